@@ -1,0 +1,92 @@
+"""The composition root: ``create_app(settings)`` builds every object; nothing happens at import."""
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+import socketio
+from starlette.applications import Starlette
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from server.chat import ChatNamespace, ChatService
+from server.config import Settings
+from server.http import build_routes, content_security_policy
+from server.identity import Clock, IdpUnavailableError, SystemClock, TokenVerifier
+from server.storage import ChatRepository, check_schema, create_engine
+
+logger = logging.getLogger(__name__)
+
+
+class SecurityHeaders:
+    """Adds the headers every response of ours carries (pure ASGI: WebSockets pass untouched)."""
+
+    def __init__(self, app: ASGIApp, csp: str) -> None:
+        self._app = app
+        self._headers = [
+            (b"content-security-policy", csp.encode()),
+            (b"x-content-type-options", b"nosniff"),
+            (b"referrer-policy", b"no-referrer"),
+            (b"x-frame-options", b"DENY"),
+        ]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), *self._headers]}
+            await send(message)
+
+        await self._app(scope, receive, send_with_headers)
+
+
+async def _warm_up(verifier: TokenVerifier) -> None:
+    # An unreachable provider must not stop the server: it is retried on first use.
+    for provider in verifier.providers:
+        try:
+            await provider.keys.get()
+        except IdpUnavailableError as exc:
+            logger.warning("provider %s unavailable at start-up: %s", provider.provider.id, exc)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    http_transport: httpx.AsyncBaseTransport | None = None,
+) -> ASGIApp:
+    """Build the ASGI application: Socket.IO at ``/socket.io``, everything else to Starlette."""
+    clock = clock or SystemClock()
+    http = httpx.AsyncClient(transport=http_transport, headers={"User-Agent": "sso-chat"})
+    engine = create_engine(settings.database.url)
+    verifier = TokenVerifier.build(settings.providers, http, clock)
+    chat = ChatService(ChatRepository(engine), settings.rooms, settings.server.max_message_chars)
+
+    sio = socketio.AsyncServer(
+        async_mode="asgi",
+        cors_allowed_origins=list(settings.server.allowed_origins),
+        max_http_buffer_size=settings.server.max_payload_bytes,
+        transports=["websocket"] if settings.server.websocket_only else ["polling", "websocket"],
+        logger=False,
+        engineio_logger=False,
+    )
+    sio.register_namespace(ChatNamespace(verifier, chat))
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        await check_schema(engine)
+        await chat.start()
+        await _warm_up(verifier)
+        logger.info("ready: %d providers, %d rooms", len(settings.providers), len(settings.rooms))
+        try:
+            yield
+        finally:
+            await http.aclose()
+            await engine.dispose()
+
+    web = Starlette(routes=build_routes(settings, verifier, engine), lifespan=lifespan)
+    app: ASGIApp = socketio.ASGIApp(sio, other_asgi_app=web, socketio_path="socket.io")
+    return SecurityHeaders(app, content_security_policy(settings))

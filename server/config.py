@@ -1,0 +1,230 @@
+"""Settings: a TOML file validated by pydantic, with ``CHAT_*`` environment overrides for secrets."""
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from server.errors import ConfigError
+
+__all__ = [
+    "DEFAULT_ALGORITHMS",
+    "DatabaseSettings",
+    "ProviderConfig",
+    "RoomConfig",
+    "ServerSettings",
+    "Settings",
+    "load_settings",
+]
+
+# Asymmetric algorithms only: "none" and HMAC are never accepted for an OIDC provider's tokens.
+ALLOWED_ALGORITHMS = frozenset(
+    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+)
+DEFAULT_ALGORITHMS = ("RS256", "PS256", "ES256", "EdDSA")
+_SLUG = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def _is_loopback(host: str | None) -> bool:
+    return host in {"127.0.0.1", "localhost", "::1"}
+
+
+def check_http_url(value: str, what: str) -> str:
+    """An https URL, or http on loopback (the dev provider); anything else is refused."""
+    parts = urlsplit(value)
+    if parts.scheme == "https" and parts.hostname:
+        return value
+    if parts.scheme == "http" and _is_loopback(parts.hostname):
+        return value
+    raise ValueError(f"{what} must be an https URL (http is allowed only on 127.0.0.1/localhost)")
+
+
+class ProviderConfig(_Model):
+    """One OpenID Connect provider whose tokens the server accepts."""
+
+    id: Annotated[str, Field(pattern=_SLUG)]
+    name: str = ""
+    issuer: str
+    client_id: Annotated[str, Field(min_length=1)]
+    audience: Annotated[str, Field(min_length=1)]
+    algorithms: tuple[str, ...] = DEFAULT_ALGORITHMS
+    leeway_seconds: Annotated[int, Field(ge=0, le=60)] = 60
+    name_claim: str = "name"
+    groups_claim: str = "groups"
+    required_scopes: tuple[str, ...] = ()
+    require_id_token: bool = True
+    scopes: str = "openid profile email"
+    jwks_min_ttl_seconds: Annotated[int, Field(ge=0, le=86400)] = 60
+    jwks_max_ttl_seconds: Annotated[int, Field(ge=1, le=7 * 86400)] = 86400
+    jwks_default_ttl_seconds: Annotated[int, Field(ge=1, le=86400)] = 300
+    jwks_max_stale_seconds: Annotated[int, Field(ge=0, le=7 * 86400)] = 3600
+    jwks_min_refresh_interval_seconds: Annotated[float, Field(ge=0, le=3600)] = 30
+    http_timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 5
+
+    @field_validator("issuer")
+    @classmethod
+    def _issuer_is_url(cls, value: str) -> str:
+        return check_http_url(value, "issuer")
+
+    @field_validator("algorithms")
+    @classmethod
+    def _asymmetric_only(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        bad = sorted(set(value) - ALLOWED_ALGORITHMS)
+        if bad:
+            raise ValueError(
+                f"algorithms {bad} are not allowed; use asymmetric ones: {sorted(ALLOWED_ALGORITHMS)}"
+            )
+        if not value:
+            raise ValueError("algorithms must not be empty")
+        return value
+
+    @model_validator(mode="after")
+    def _ttl_bounds(self) -> "ProviderConfig":
+        if self.jwks_min_ttl_seconds > self.jwks_max_ttl_seconds:
+            raise ValueError("jwks_min_ttl_seconds must not exceed jwks_max_ttl_seconds")
+        return self
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.id
+
+
+class RoomConfig(_Model):
+    """A chat room; ``allowed_groups`` empty means every signed-in user may join."""
+
+    slug: Annotated[str, Field(pattern=_SLUG)]
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    allowed_groups: tuple[str, ...] = ()
+
+
+class ServerSettings(_Model):
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 8000
+    allowed_origins: tuple[str, ...] = ("http://127.0.0.1:8000", "http://localhost:8000")
+    websocket_only: bool = False
+    max_message_chars: Annotated[int, Field(ge=1, le=100_000)] = 4000
+    max_payload_bytes: Annotated[int, Field(ge=4096, le=16 * 1024 * 1024)] = 64 * 1024
+    static_dir: str | None = None
+    log_level: str = "info"
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        # An empty list would make python-socketio skip the origin check entirely.
+        if not value:
+            raise ValueError("allowed_origins must list at least one origin")
+        for origin in value:
+            parts = urlsplit(origin)
+            if parts.scheme not in {"http", "https"} or not parts.hostname or parts.path:
+                raise ValueError(f"allowed origin {origin!r} must look like https://host[:port]")
+        return value
+
+    @model_validator(mode="after")
+    def _payload_fits_message(self) -> "ServerSettings":
+        # UTF-8 needs up to 4 bytes per character, plus room for the JSON envelope.
+        if self.max_payload_bytes < self.max_message_chars * 4 + 1024:
+            raise ValueError(
+                "max_payload_bytes is too small for max_message_chars (4 bytes/char + 1 KiB)"
+            )
+        return self
+
+
+class DatabaseSettings(_Model):
+    url: str = "sqlite+aiosqlite:///./chat.db"
+
+    @field_validator("url")
+    @classmethod
+    def _async_driver(cls, value: str) -> str:
+        if value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            return value
+        if value.startswith(("postgresql://", "postgres://")):
+            return "postgresql+asyncpg://" + value.split("://", 1)[1]
+        if value.startswith("sqlite://"):
+            return "sqlite+aiosqlite://" + value.split("://", 1)[1]
+        raise ValueError("database url must be sqlite+aiosqlite://... or postgresql+asyncpg://...")
+
+
+class Settings(_Model):
+    """The whole validated configuration."""
+
+    server: ServerSettings = ServerSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    providers: tuple[ProviderConfig, ...]
+    rooms: tuple[RoomConfig, ...] = ()
+
+    @model_validator(mode="after")
+    def _unique(self) -> "Settings":
+        _require_unique([p.id for p in self.providers], "provider id")
+        _require_unique([p.issuer for p in self.providers], "provider issuer")
+        _require_unique([r.slug for r in self.rooms], "room slug")
+        if not self.providers:
+            raise ValueError("at least one [[providers]] entry is required")
+        return self
+
+    def provider(self, provider_id: str) -> ProviderConfig | None:
+        return next((p for p in self.providers if p.id == provider_id), None)
+
+
+def _require_unique(values: list[str], what: str) -> None:
+    seen: set[str] = set()
+    for value in values:
+        if value in seen:
+            raise ValueError(f"duplicate {what}: {value!r}")
+        seen.add(value)
+
+
+_ENV_OVERRIDES: dict[str, tuple[str, str]] = {
+    "CHAT_DATABASE_URL": ("database", "url"),
+    "CHAT_HOST": ("server", "host"),
+    "CHAT_PORT": ("server", "port"),
+    "CHAT_STATIC_DIR": ("server", "static_dir"),
+    "CHAT_LOG_LEVEL": ("server", "log_level"),
+}
+
+
+def load_settings(
+    path: str | Path | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Read and validate the configuration.
+
+    The path comes from the argument, else ``CHAT_CONFIG``, else ``config/dev.toml``.
+
+    Raises:
+        ConfigError: the file is missing, not TOML, or fails validation (message says where).
+    """
+    env = os.environ if environ is None else environ
+    config_path = Path(path or env.get("CHAT_CONFIG") or "config/dev.toml")
+    try:
+        raw: dict[str, Any] = tomllib.loads(config_path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {config_path}: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{config_path} is not valid TOML: {exc}") from exc
+    for variable, (section, key) in _ENV_OVERRIDES.items():
+        if variable in env:
+            raw.setdefault(section, {})[key] = env[variable]
+    return parse_settings(raw, source=str(config_path))
+
+
+def parse_settings(raw: Mapping[str, Any], source: str = "config") -> Settings:
+    """Validate an already-parsed mapping.
+
+    Raises:
+        ConfigError: one line per mistake, each naming its location.
+    """
+    try:
+        return Settings.model_validate(raw)
+    except ValidationError as exc:
+        lines = [
+            f"  {'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}"
+            for err in exc.errors()
+        ]
+        raise ConfigError(f"invalid configuration in {source}:\n" + "\n".join(lines)) from exc

@@ -1,0 +1,86 @@
+"""Starlette routes: health, the SPA's public sign-in settings, and the built SPA itself."""
+
+import logging
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
+
+from server.config import Settings
+from server.identity import TokenVerifier
+from server.storage import ping
+
+logger = logging.getLogger(__name__)
+
+
+class SpaFiles(StaticFiles):
+    """Static files; an unknown path that is not an asset gets ``index.html`` (client routes)."""
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        try:
+            return await super().get_response(path, scope)
+        except HTTPException as exc:
+            if exc.status_code != 404 or "." in Path(path).name:
+                raise
+            return FileResponse(Path(str(self.directory)) / "index.html")
+
+
+def content_security_policy(settings: Settings) -> str:
+    """The SPA's CSP: scripts only from us; the network only to us and the providers."""
+    issuers = " ".join(sorted({p.issuer.rstrip("/") for p in settings.providers}))
+    return (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        f"connect-src 'self' {issuers}; form-action 'self' {issuers}; frame-src {issuers}; "
+        "object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+    )
+
+
+def build_routes(
+    settings: Settings, verifier: TokenVerifier, engine: AsyncEngine
+) -> list[Route | Mount]:
+    async def healthz(_: Request) -> JSONResponse:
+        database_ok = await ping(engine)
+        providers = {
+            v.provider.id: ("ok" if v.keys.available else "unavailable") for v in verifier.providers
+        }
+        degraded = any(state != "ok" for state in providers.values())
+        status = "unavailable" if not database_ok else ("degraded" if degraded else "ok")
+        body = {
+            "status": status,
+            "database": "ok" if database_ok else "unavailable",
+            "providers": providers,
+        }
+        return JSONResponse(body, status_code=200 if database_ok else 503)
+
+    async def public_config(_: Request) -> JSONResponse:
+        providers = []
+        for v in verifier.providers:
+            metadata = v.keys.metadata
+            providers.append(
+                {
+                    "id": v.provider.id,
+                    "name": v.provider.display_name,
+                    "issuer": v.provider.issuer,
+                    "client_id": v.provider.client_id,
+                    "scopes": v.provider.scopes,
+                    "end_session": bool(metadata and metadata.end_session_endpoint),
+                }
+            )
+        body = {"providers": providers, "max_message_chars": settings.server.max_message_chars}
+        return JSONResponse(body, headers={"Cache-Control": "no-store"})
+
+    routes: list[Route | Mount] = [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/config", public_config, methods=["GET"]),
+    ]
+    static_dir = settings.server.static_dir
+    if static_dir and (Path(static_dir) / "index.html").is_file():
+        routes.append(Mount("/", app=SpaFiles(directory=static_dir), name="spa"))
+    elif static_dir:
+        logger.warning("static_dir %s has no index.html: the web app is not served", static_dir)
+    return routes

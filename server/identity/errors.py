@@ -1,0 +1,46 @@
+"""Identity errors. Each code is part of the public protocol (README: Error codes)."""
+
+from server.errors import AppError
+
+
+class IdentityError(AppError):
+    """Base of every refusal at connect or token refresh."""
+
+    code = "invalid_token"
+    message = "Your sign-in could not be verified. Sign in again."
+
+
+class InvalidRequestError(IdentityError):
+    code = "invalid_request"
+    message = "The connection request is malformed or carries no tokens."
+
+
+class InvalidTokenError(IdentityError):
+    code = "invalid_token"
+    message = "Your sign-in could not be verified. Sign in again."
+
+
+class TokenExpiredError(IdentityError):
+    code = "token_expired"
+    message = "Your session has expired. Sign in again."
+    retryable = True
+
+
+class UnknownIssuerError(IdentityError):
+    code = "unknown_issuer"
+    message = "Your identity provider is not configured on this server."
+
+
+class InsufficientScopeError(IdentityError):
+    code = "insufficient_scope"
+    message = "Your sign-in does not grant access to chat."
+
+
+class IdpUnavailableError(IdentityError):
+    code = "idp_unavailable"
+    message = "Your identity provider cannot be reached right now. Try again shortly."
+    retryable = True
+
+
+class UnknownKeyError(InvalidTokenError):
+    """No key with the token's ``kid`` in the provider's key set (after any allowed refresh)."""

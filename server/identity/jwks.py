@@ -1,0 +1,200 @@
+"""Per-provider signing keys: discovery, then ``jwks_uri``; cached, single-flight, never a failure cached."""
+
+import asyncio
+import base64
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from joserfc.errors import JoseError
+from joserfc.jwk import ECKey, JWKRegistry, OKPKey, RSAKey
+
+from server.config import ProviderConfig
+from server.identity.clock import Clock
+from server.identity.errors import IdpUnavailableError
+from server.identity.providers import ProviderMetadata, discover, fetch_json
+
+logger = logging.getLogger(__name__)
+
+PublicKey = RSAKey | ECKey | OKPKey
+MIN_RSA_BITS = 2048
+MAX_KEYS = 100
+_MAX_AGE = re.compile(r"(?:^|,)\s*max-age\s*=\s*(\d+)", re.IGNORECASE)
+_KTY_FOR_ALG = {"RS": "RSA", "PS": "RSA", "ES": "EC", "Ed": "OKP"}
+
+
+@dataclass(frozen=True, slots=True)
+class KeySet:
+    """The usable signing keys of one provider."""
+
+    keys: tuple[PublicKey, ...]
+
+    def find(self, kid: str | None, alg: str) -> PublicKey | None:
+        """The key for a token header; without ``kid`` only an unambiguous key is returned."""
+        kty = _KTY_FOR_ALG.get(alg[:2])
+        candidates = [
+            key
+            for key in self.keys
+            if key.key_type == kty
+            and key.get("alg") in (None, alg)
+            and (kid is None or key.kid == kid)
+        ]
+        return candidates[0] if len(candidates) == 1 else None
+
+    def has_kid(self, kid: str | None) -> bool:
+        return kid is not None and any(key.kid == kid for key in self.keys)
+
+
+def parse_key_set(document: Any, provider_id: str) -> KeySet:
+    """Keep the keys that may verify signatures; drop symmetric, weak, encryption-only and bad ones."""
+    if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
+        raise IdpUnavailableError(f"provider {provider_id}: JWKS is not a key set")
+    keys: list[PublicKey] = []
+    for raw in document["keys"][:MAX_KEYS]:
+        key = _import_public_key(raw, provider_id)
+        if key is not None:
+            keys.append(key)
+    return KeySet(tuple(keys))
+
+
+def _import_public_key(raw: Any, provider_id: str) -> PublicKey | None:
+    if not isinstance(raw, dict) or raw.get("use", "sig") != "sig":
+        return None
+    kty = raw.get("kty")
+    if kty not in {"RSA", "EC", "OKP"}:  # "oct" (shared secrets) never verifies a provider's token
+        logger.warning("provider %s: ignoring JWKS key of type %r", provider_id, kty)
+        return None
+    if kty == "RSA" and _rsa_bits(raw.get("n")) < MIN_RSA_BITS:
+        logger.warning(
+            "provider %s: ignoring RSA key %r under %d bits",
+            provider_id,
+            raw.get("kid"),
+            MIN_RSA_BITS,
+        )
+        return None
+    public = {k: v for k, v in raw.items() if k not in {"d", "p", "q", "dp", "dq", "qi", "oth"}}
+    try:
+        key = JWKRegistry.import_key(public)
+    except (JoseError, ValueError, TypeError) as exc:
+        logger.warning(
+            "provider %s: ignoring unusable JWKS key: %s", provider_id, type(exc).__name__
+        )
+        return None
+    assert isinstance(key, RSAKey | ECKey | OKPKey)
+    return key
+
+
+def _rsa_bits(modulus: object) -> int:
+    if not isinstance(modulus, str):
+        return 0
+    try:
+        raw = base64.urlsafe_b64decode(modulus + "=" * (-len(modulus) % 4))
+    except ValueError:
+        return 0
+    return int.from_bytes(raw, "big").bit_length()
+
+
+class JwksCache:
+    """The keys of ONE provider, so one provider's keys never verify another's tokens.
+
+    Fetches are single-flight. The TTL comes from ``Cache-Control: max-age`` clamped to the
+    provider's bounds. An unknown ``kid`` forces at most one refresh per
+    ``jwks_min_refresh_interval_seconds``, measured from the last fetch.
+    """
+
+    def __init__(self, provider: ProviderConfig, http: httpx.AsyncClient, clock: Clock) -> None:
+        self._provider = provider
+        self._http = http
+        self._clock = clock
+        self._lock = asyncio.Lock()
+        self._metadata: ProviderMetadata | None = None
+        self._keys: KeySet | None = None
+        self._expires_at = 0.0
+        self._last_fetch = float("-inf")
+        self._serving_stale = False
+        self._retry_interval = max(provider.jwks_min_refresh_interval_seconds, 1.0)
+        self.fetches = 0
+
+    @property
+    def metadata(self) -> ProviderMetadata | None:
+        return self._metadata
+
+    @property
+    def available(self) -> bool:
+        """True when usable keys are held (fresh, or stale within the allowed staleness)."""
+        if self._keys is None:
+            return False
+        limit = self._expires_at + self._provider.jwks_max_stale_seconds
+        return self._clock.monotonic() < limit
+
+    async def get(self) -> KeySet:
+        """Current keys, fetched when absent or expired.
+
+        Raises:
+            IdpUnavailableError: the keys cannot be fetched and none are cached.
+        """
+        keys = self._keys
+        now = self._clock.monotonic()
+        if keys is not None and now < self._expires_at:
+            return keys
+        if (
+            keys is not None
+            and self._serving_stale
+            and now - self._last_fetch < self._retry_interval
+        ):
+            return keys  # the provider is down: do not hammer it on every connect
+        try:
+            return await self._refresh(force=False)
+        except IdpUnavailableError:
+            if keys is None or now >= self._expires_at + self._provider.jwks_max_stale_seconds:
+                raise
+            logger.warning("provider %s: keys unreachable, serving cached keys", self._provider.id)
+            self._serving_stale = True
+            return keys
+
+    async def refresh_for_unknown_kid(self) -> KeySet | None:
+        """One forced refresh for an unknown ``kid``, or ``None`` if one happened too recently."""
+        interval = self._provider.jwks_min_refresh_interval_seconds
+        if self._clock.monotonic() - self._last_fetch < interval:
+            return None
+        return await self._refresh(force=True)
+
+    async def _refresh(self, *, force: bool) -> KeySet:
+        started = self._clock.monotonic()
+        async with self._lock:
+            # Someone else fetched while we waited: use theirs (single flight).
+            if self._keys is not None and self._last_fetch >= started:
+                return self._keys
+            if not force and self._keys is not None and self._clock.monotonic() < self._expires_at:
+                return self._keys
+            return await self._fetch()
+
+    async def _fetch(self) -> KeySet:
+        provider = self._provider
+        self._last_fetch = self._clock.monotonic()
+        self.fetches += 1
+        try:
+            if self._metadata is None:
+                self._metadata = await discover(self._http, provider)
+            document, headers = await fetch_json(
+                self._http, self._metadata.jwks_uri, provider.http_timeout_seconds
+            )
+        except IdpUnavailableError:
+            self._metadata = None  # the jwks_uri may have moved: rediscover next time
+            raise
+        keys = parse_key_set(document, provider.id)
+        self._keys = keys
+        self._serving_stale = False
+        self._expires_at = self._last_fetch + self._ttl(headers.get("cache-control", ""))
+        logger.info("provider %s: loaded %d signing keys", provider.id, len(keys.keys))
+        return keys
+
+    def _ttl(self, cache_control: str) -> float:
+        provider = self._provider
+        match = _MAX_AGE.search(cache_control)
+        ttl = int(match.group(1)) if match else provider.jwks_default_ttl_seconds
+        if "no-store" in cache_control.lower() or "no-cache" in cache_control.lower():
+            ttl = provider.jwks_min_ttl_seconds
+        return float(min(max(ttl, provider.jwks_min_ttl_seconds), provider.jwks_max_ttl_seconds))

@@ -1,0 +1,15 @@
+"""Storage: SQL tables, the async engine, migrations and the chat repository."""
+
+from server.storage.database import create_engine, ping
+from server.storage.migrate import check_schema, upgrade
+from server.storage.repository import ChatRepository, NewMessage, StoredMessage
+
+__all__ = [
+    "ChatRepository",
+    "NewMessage",
+    "StoredMessage",
+    "check_schema",
+    "create_engine",
+    "ping",
+    "upgrade",
+]
