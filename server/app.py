@@ -1,5 +1,6 @@
 """The composition root: ``create_app(settings)`` builds every object; nothing happens at import."""
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -9,7 +10,7 @@ import socketio
 from starlette.applications import Starlette
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from server.chat import ChatNamespace, ChatService
+from server.chat import ChatNamespace, ChatService, HalfOpenReaper
 from server.config import Settings
 from server.http import build_routes, content_security_policy
 from server.identity import Clock, IdpUnavailableError, SystemClock, TokenVerifier
@@ -74,6 +75,7 @@ def create_app(
         engineio_logger=False,
     )
     sio.register_namespace(ChatNamespace(verifier, chat))
+    reaper = HalfOpenReaper(sio, settings.server.connect_timeout_seconds)
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -81,9 +83,11 @@ def create_app(
         await chat.start()
         await _warm_up(verifier)
         logger.info("ready: %d providers, %d rooms", len(settings.providers), len(settings.rooms))
+        reaping = asyncio.create_task(reaper.run())
         try:
             yield
         finally:
+            reaping.cancel()
             await http.aclose()
             await engine.dispose()
 

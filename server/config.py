@@ -112,6 +112,7 @@ class ServerSettings(_Model):
     websocket_only: bool = False
     max_message_chars: Annotated[int, Field(ge=1, le=100_000)] = 4000
     max_payload_bytes: Annotated[int, Field(ge=4096, le=16 * 1024 * 1024)] = 64 * 1024
+    connect_timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 10
     static_dir: str | None = None
     log_level: str = "info"
 

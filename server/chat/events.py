@@ -19,6 +19,7 @@ RoomSlug = Annotated[StrictStr, Field(pattern=_SLUG)]
 ClientId = Annotated[StrictStr, Field(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
 
 MESSAGE_POSTED = "message_posted"
+MAX_ID = 2**63 - 1  # ids are BIGINT: larger numbers must not reach the database
 
 
 class _Payload(BaseModel):
@@ -38,8 +39,8 @@ class SendMessagePayload(_Payload):
 
 class FetchHistoryPayload(_Payload):
     room: RoomSlug
-    before: Annotated[StrictInt, Field(ge=1)] | None = None
-    after: Annotated[StrictInt, Field(ge=0)] | None = None
+    before: Annotated[StrictInt, Field(ge=1, le=MAX_ID)] | None = None
+    after: Annotated[StrictInt, Field(ge=0, le=MAX_ID)] | None = None
     limit: Annotated[StrictInt, Field(ge=1, le=100)] = 50
 
     @model_validator(mode="after")

@@ -1,5 +1,6 @@
 """ChatNamespace: the only module that speaks Socket.IO. Errors become refusals or error acks here."""
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from server.identity import Identity, IdentityError, InvalidRequestError, TokenV
 logger = logging.getLogger(__name__)
 
 Ack = dict[str, Any]
+REFUSED_CLOSE_DELAY_SECONDS = 1.0
 Handler = Callable[["ChatNamespace", str, Any], Awaitable[Ack]]
 
 
@@ -108,17 +110,30 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # socketio 
             user_id = await self._chat.register(identity)
         except IdentityError as exc:
             logger.info("connect %s refused: %s (%s)", sid, exc.code, exc)
+            self._close_transport_soon(sid)
             raise socketio.exceptions.ConnectionRefusedError(
                 exc.message, {"code": exc.code, "retryable": exc.retryable}
             ) from exc
         except Exception as exc:
             logger.exception("connect %s failed", sid)
+            self._close_transport_soon(sid)
             error = AppError()
             raise socketio.exceptions.ConnectionRefusedError(
                 error.message, {"code": error.code, "retryable": True}
             ) from exc
         await self.save_session(sid, {"connection": Connection(identity, user_id)})
         logger.info("connect %s: %s/%s", sid, identity.provider_id, identity.subject)
+
+    def _close_transport_soon(self, sid: str) -> None:
+        # A refused client has nothing left to do on this connection; well-behaved clients close it
+        # themselves on connect_error, the others are cut off once the refusal has been delivered.
+        eio_sid = self.server.manager.eio_sid_from_sid(sid, self.namespace)
+        if eio_sid is not None:
+            self.server.start_background_task(self._close_transport, eio_sid)
+
+    async def _close_transport(self, eio_sid: str) -> None:
+        await asyncio.sleep(REFUSED_CLOSE_DELAY_SECONDS)
+        await self.server.eio.disconnect(eio_sid)
 
     async def on_disconnect(self, sid: str, reason: object = None) -> None:
         logger.info("disconnect %s (%s)", sid, reason)

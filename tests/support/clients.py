@@ -43,7 +43,10 @@ async def connected(url: str, auth: object) -> ChatClient:
 
 
 async def refusal(url: str, auth: object, transports: list[str] | None = None) -> dict[str, Any]:
-    """Connect and expect a refusal; returns ``err.data`` (``{code, retryable}``)."""
+    """Connect and expect a refusal; returns ``err.data`` (``{code, retryable}``).
+
+    python-socketio hands ``connect_error`` handlers ``{"message": ..., "data": ...}``.
+    """
     client = ChatClient()
     try:
         await client.connect(url, auth, transports)
@@ -56,5 +59,9 @@ async def refusal(url: str, auth: object, transports: list[str] | None = None) -
         if client.connect_error is not None:
             break
         await asyncio.sleep(0.01)
-    assert isinstance(client.connect_error, dict), client.connect_error
-    return client.connect_error
+    error = client.connect_error
+    assert isinstance(error, dict), error
+    assert isinstance(error.get("message"), str)  # socket.io-client's err.message
+    data = error.get("data")  # socket.io-client's err.data
+    assert isinstance(data, dict), error
+    return data

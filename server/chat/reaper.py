@@ -1,0 +1,55 @@
+"""Closes transport connections that hold no authenticated Socket.IO session.
+
+An engine.io connection costs memory whether or not it ever authenticates. A client that opens
+one and never connects to the namespace (or was refused and stays) is cut off after a timeout,
+so unauthenticated connections cannot pile up.
+"""
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+
+class HalfOpenReaper:
+    """Sweeps every ``timeout/2`` seconds; closes connections unauthenticated for ``timeout``."""
+
+    def __init__(self, sio: Any, timeout_seconds: float, namespace: str = "/") -> None:
+        self._sio = sio
+        self._timeout = timeout_seconds
+        self._namespace = namespace
+        self._first_seen: dict[str, float] = {}
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(self._timeout / 2)
+            try:
+                await self.sweep()
+            except Exception:  # a failed sweep must not end the loop
+                logger.exception("half-open sweep failed")
+
+    async def sweep(self) -> int:
+        """Close the connections past the timeout; returns how many were closed."""
+        now = time.monotonic()
+        live = list(self._sio.eio.sockets)
+        closed = 0
+        for eio_sid in live:
+            if self._authenticated(eio_sid):
+                self._first_seen.pop(eio_sid, None)
+                continue
+            if now - self._first_seen.setdefault(eio_sid, now) >= self._timeout:
+                logger.info("closing unauthenticated connection %s", eio_sid)
+                self._first_seen.pop(eio_sid, None)
+                await self._sio.eio.disconnect(eio_sid)
+                closed += 1
+        for gone in set(self._first_seen) - set(live):
+            del self._first_seen[gone]
+        return closed
+
+    def _authenticated(self, eio_sid: str) -> bool:
+        sid = self._sio.manager.sid_from_eio_sid(eio_sid, self._namespace)
+        if sid is None:
+            return False
+        return bool(self._sio.manager.is_connected(sid, self._namespace))
