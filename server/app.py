@@ -2,7 +2,7 @@
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import httpx
@@ -14,7 +14,8 @@ from server.chat import ChatNamespace, ChatService, HalfOpenReaper
 from server.config import Settings
 from server.http import build_routes, content_security_policy
 from server.identity import Clock, IdpUnavailableError, SystemClock, TokenVerifier
-from server.storage import ChatRepository, check_schema, create_engine
+from server.sessions import SessionService
+from server.storage import ChatRepository, LogoutRepository, check_schema, create_engine
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +54,15 @@ async def _warm_up(verifier: TokenVerifier) -> None:
             logger.warning("provider %s unavailable at start-up: %s", provider.provider.id, exc)
 
 
+async def _every(seconds: float, job: Callable[[], Awaitable[object]]) -> None:
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            await job()
+        except Exception:  # one failed run must not stop the next
+            logger.exception("periodic job failed")
+
+
 def create_app(
     settings: Settings,
     *,
@@ -65,6 +75,7 @@ def create_app(
     engine = create_engine(settings.database.url)
     verifier = TokenVerifier.build(settings.providers, http, clock)
     chat = ChatService(ChatRepository(engine), settings.rooms, settings.server.max_message_chars)
+    sessions = SessionService(settings.sessions, LogoutRepository(engine), clock)
 
     sio = socketio.AsyncServer(
         async_mode="asgi",
@@ -74,23 +85,30 @@ def create_app(
         logger=False,
         engineio_logger=False,
     )
-    sio.register_namespace(ChatNamespace(verifier, chat))
+    namespace = ChatNamespace(verifier, chat, sessions)
+    sio.register_namespace(namespace)
     reaper = HalfOpenReaper(sio, settings.server.connect_timeout_seconds)
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         await check_schema(engine)
         await chat.start()
+        await sessions.prune()
         await _warm_up(verifier)
         logger.info("ready: %d providers, %d rooms", len(settings.providers), len(settings.rooms))
-        reaping = asyncio.create_task(reaper.run())
+        tasks = [
+            asyncio.create_task(_every(reaper.interval, reaper.sweep)),
+            asyncio.create_task(_every(settings.sessions.sweep_interval_seconds, namespace.sweep)),
+        ]
         try:
             yield
         finally:
-            reaping.cancel()
+            for task in tasks:
+                task.cancel()
             await http.aclose()
             await engine.dispose()
 
-    web = Starlette(routes=build_routes(settings, verifier, engine), lifespan=lifespan)
+    routes = build_routes(settings, verifier, engine, namespace.backchannel_logout)
+    web = Starlette(routes=routes, lifespan=lifespan)
     app: ASGIApp = socketio.ASGIApp(sio, other_asgi_app=web, socketio_path="socket.io")
     return SecurityHeaders(app, content_security_policy(settings))

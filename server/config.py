@@ -17,6 +17,7 @@ __all__ = [
     "ProviderConfig",
     "RoomConfig",
     "ServerSettings",
+    "SessionSettings",
     "Settings",
     "load_settings",
 ]
@@ -138,6 +139,20 @@ class ServerSettings(_Model):
         return self
 
 
+class SessionSettings(_Model):
+    """The life of a connection after connect: expiry, limits."""
+
+    expiry_warning_seconds: Annotated[float, Field(ge=0, le=3600)] = 60
+    expiry_grace_seconds: Annotated[float, Field(ge=0, le=60)] = 30
+    sweep_interval_seconds: Annotated[float, Field(gt=0, le=60)] = 1
+    max_connections_per_user: Annotated[int, Field(ge=1, le=1000)] = 10
+    messages_per_second: Annotated[float, Field(gt=0, le=1000)] = 5
+    message_burst: Annotated[int, Field(ge=1, le=10_000)] = 20
+    user_messages_per_second: Annotated[float, Field(gt=0, le=10_000)] = 10
+    user_message_burst: Annotated[int, Field(ge=1, le=100_000)] = 40
+    logout_retention_seconds: Annotated[int, Field(ge=3600, le=90 * 86400)] = 7 * 86400
+
+
 class DatabaseSettings(_Model):
     url: str = "sqlite+aiosqlite:///./chat.db"
 
@@ -158,6 +173,7 @@ class Settings(_Model):
 
     server: ServerSettings = ServerSettings()
     database: DatabaseSettings = DatabaseSettings()
+    sessions: SessionSettings = SessionSettings()
     providers: tuple[ProviderConfig, ...]
     rooms: tuple[RoomConfig, ...] = ()
 

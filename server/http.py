@@ -1,7 +1,9 @@
 """Starlette routes: health, the SPA's public sign-in settings, and the built SPA itself."""
 
 import logging
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from urllib.parse import parse_qs
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.exceptions import HTTPException
@@ -12,10 +14,32 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
 from server.config import Settings
-from server.identity import TokenVerifier
+from server.errors import AppError
+from server.identity import InvalidRequestError, TokenVerifier
 from server.storage import ping
 
 logger = logging.getLogger(__name__)
+
+
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+async def _logout_token(request: Request) -> str:
+    if (
+        request.headers.get("content-type", "").split(";")[0].strip()
+        != "application/x-www-form-urlencoded"
+    ):
+        raise InvalidRequestError("logout request is not a form")
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_LOGOUT_BODY:
+            raise InvalidRequestError("logout request too large")
+    values = parse_qs(body.decode("ascii", errors="replace"), max_num_fields=10)
+    tokens = values.get("logout_token", [])
+    if len(tokens) != 1:
+        raise InvalidRequestError("logout request without exactly one logout_token")
+    return tokens[0]
 
 
 class SpaFiles(StaticFiles):
@@ -40,8 +64,12 @@ def content_security_policy(settings: Settings) -> str:
     )
 
 
+LogoutHandler = Callable[[str, object], Awaitable[int]]
+MAX_LOGOUT_BODY = 32 * 1024
+
+
 def build_routes(
-    settings: Settings, verifier: TokenVerifier, engine: AsyncEngine
+    settings: Settings, verifier: TokenVerifier, engine: AsyncEngine, logout: LogoutHandler
 ) -> list[Route | Mount]:
     async def healthz(_: Request) -> JSONResponse:
         database_ok = await ping(engine)
@@ -74,9 +102,23 @@ def build_routes(
         body = {"providers": providers, "max_message_chars": settings.server.max_message_chars}
         return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
+    async def backchannel_logout(request: Request) -> Response:
+        # OIDC Back-Channel Logout 1.0, section 2.8: 200 when done, 400 with an error otherwise.
+        provider_id = request.path_params["provider_id"]
+        try:
+            token = await _logout_token(request)
+            ended = await logout(provider_id, token)
+        except AppError as exc:
+            logger.info("back-channel logout for %s refused: %s (%s)", provider_id, exc.code, exc)
+            body = {"error": "invalid_request", "error_description": exc.code}
+            return JSONResponse(body, status_code=400, headers=NO_STORE)
+        logger.info("back-channel logout for %s ended %d sockets", provider_id, ended)
+        return Response(status_code=200, headers=NO_STORE)
+
     routes: list[Route | Mount] = [
         Route("/healthz", healthz, methods=["GET"]),
         Route("/config", public_config, methods=["GET"]),
+        Route("/oidc/backchannel-logout/{provider_id}", backchannel_logout, methods=["POST"]),
     ]
     static_dir = settings.server.static_dir
     if static_dir and (Path(static_dir) / "index.html").is_file():

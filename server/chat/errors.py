@@ -31,9 +31,3 @@ class RoomNotFoundError(ChatError):
 class ForbiddenError(ChatError):
     code = "forbidden"
     message = "You may not access this room."
-
-
-class RateLimitedError(ChatError):
-    code = "rate_limited"
-    message = "You are sending too fast. Slow down."
-    retryable = True

@@ -19,6 +19,9 @@ RoomSlug = Annotated[StrictStr, Field(pattern=_SLUG)]
 ClientId = Annotated[StrictStr, Field(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
 
 MESSAGE_POSTED = "message_posted"
+SESSION_EXPIRING = "session_expiring"
+SESSION_ENDED = "session_ended"
+ROOM_ACCESS_REVOKED = "room_access_revoked"
 MAX_ID = 2**63 - 1  # ids are BIGINT: larger numbers must not reach the database
 
 
@@ -48,6 +51,11 @@ class FetchHistoryPayload(_Payload):
         if self.before is not None and self.after is not None:
             raise ValueError("give before or after, not both")
         return self
+
+
+class RefreshTokenPayload(_Payload):
+    access_token: StrictStr
+    id_token: StrictStr | None = None
 
 
 class EmptyPayload(_Payload):

@@ -5,7 +5,6 @@ one and never connects to the namespace (or was refused and stays) is cut off af
 so unauthenticated connections cannot pile up.
 """
 
-import asyncio
 import logging
 import time
 from typing import Any
@@ -22,13 +21,9 @@ class HalfOpenReaper:
         self._namespace = namespace
         self._first_seen: dict[str, float] = {}
 
-    async def run(self) -> None:
-        while True:
-            await asyncio.sleep(self._timeout / 2)
-            try:
-                await self.sweep()
-            except Exception:  # a failed sweep must not end the loop
-                logger.exception("half-open sweep failed")
+    @property
+    def interval(self) -> float:
+        return self._timeout / 2
 
     async def sweep(self) -> int:
         """Close the connections past the timeout; returns how many were closed."""

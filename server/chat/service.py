@@ -40,6 +40,10 @@ class ChatService:
         """The user's id for a verified identity (created on first connect, name kept current)."""
         return await self._repository.upsert_user(identity.issuer, identity.subject, identity.name)
 
+    def may_access(self, identity: Identity, slug: str) -> bool:
+        room = self._rooms.get(slug)
+        return room is not None and _may_access(identity, room)
+
     def visible_rooms(self, identity: Identity) -> list[RoomConfig]:
         return [room for room in self._rooms.values() if _may_access(identity, room)]
 

@@ -3,7 +3,6 @@
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 import socketio
@@ -12,29 +11,32 @@ import socketio.exceptions
 from server.chat.errors import InvalidPayloadError, UnknownEventError
 from server.chat.events import (
     MESSAGE_POSTED,
+    ROOM_ACCESS_REVOKED,
+    SESSION_ENDED,
+    SESSION_EXPIRING,
     EmptyPayload,
     FetchHistoryPayload,
+    RefreshTokenPayload,
     RoomPayload,
     SendMessagePayload,
     parse,
 )
 from server.chat.service import ChatService, message_view
 from server.errors import AppError
-from server.identity import Identity, IdentityError, InvalidRequestError, TokenVerifier
+from server.identity import (
+    IdentityError,
+    InvalidRequestError,
+    TokenVerifier,
+    UnknownIssuerError,
+    verify_logout_token,
+)
+from server.sessions import Due, LiveSession, SessionService
 
 logger = logging.getLogger(__name__)
 
 Ack = dict[str, Any]
 REFUSED_CLOSE_DELAY_SECONDS = 1.0
 Handler = Callable[["ChatNamespace", str, Any], Awaitable[Ack]]
-
-
-@dataclass(frozen=True, slots=True)
-class Connection:
-    """What is bound to a socket at connect; replaced only by the server itself."""
-
-    identity: Identity
-    user_id: int
 
 
 def socket_room(slug: str) -> str:
@@ -62,11 +64,19 @@ def _is_real_connect(args: tuple[Any, ...]) -> bool:
 class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # socketio ships no type information
     """Connect-time verification, then chat events answered by acks."""
 
-    def __init__(self, verifier: TokenVerifier, chat: ChatService, namespace: str = "/") -> None:
+    def __init__(
+        self,
+        verifier: TokenVerifier,
+        chat: ChatService,
+        sessions: SessionService,
+        namespace: str = "/",
+    ) -> None:
         super().__init__(namespace)
         self._verifier = verifier
         self._chat = chat
+        self._sessions = sessions
         self._handlers: dict[str, Handler] = {
+            "refresh_token": ChatNamespace._refresh_token,
             "list_rooms": ChatNamespace._list_rooms,
             "join": ChatNamespace._join,
             "leave": ChatNamespace._leave,
@@ -108,6 +118,7 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # socketio 
             access_token, id_token = bearer_tokens(auth)
             identity = await self._verifier.verify(access_token, id_token)
             user_id = await self._chat.register(identity)
+            await self._sessions.admit(sid, identity, user_id)
         except IdentityError as exc:
             logger.info("connect %s refused: %s (%s)", sid, exc.code, exc)
             self._close_transport_soon(sid)
@@ -121,7 +132,6 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # socketio 
             raise socketio.exceptions.ConnectionRefusedError(
                 error.message, {"code": error.code, "retryable": True}
             ) from exc
-        await self.save_session(sid, {"connection": Connection(identity, user_id)})
         logger.info("connect %s: %s/%s", sid, identity.provider_id, identity.subject)
 
     def _close_transport_soon(self, sid: str) -> None:
@@ -136,24 +146,80 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # socketio 
         await self.server.eio.disconnect(eio_sid)
 
     async def on_disconnect(self, sid: str, reason: object = None) -> None:
+        self._sessions.remove(sid)
         logger.info("disconnect %s (%s)", sid, reason)
 
-    async def _connection(self, sid: str) -> Connection:
-        session = await self.get_session(sid)
-        connection = session.get("connection")
-        if not isinstance(connection, Connection):
-            raise AppError(f"{sid} has no bound identity")  # unreachable: connect binds one
-        return connection
+    def _connection(self, sid: str) -> LiveSession:
+        return self._sessions.current(sid)
+
+    async def end_sessions(self, sids: list[str], reason: str) -> None:
+        """Tell each socket why, then close it."""
+        for sid in sids:
+            self._sessions.remove(sid)
+            await self.emit(SESSION_ENDED, {"reason": reason}, to=sid)
+            await self.disconnect(sid)
+            logger.info("session %s ended: %s", sid, reason)
+
+    async def sweep(self) -> None:
+        """Warn sockets whose token expires soon; end those past expiry plus grace."""
+        ended: list[str] = []
+        for due, session in self._sessions.due():
+            if due is Due.WARN:
+                await self.emit(
+                    SESSION_EXPIRING, {"expires_at": session.identity.expires_at}, to=session.sid
+                )
+            else:
+                ended.append(session.sid)
+        await self.end_sessions(ended, "token_expired")
+
+    async def backchannel_logout(self, provider_id: str, logout_token: object) -> int:
+        """Verify a back-channel logout token and end the sessions it names; returns how many.
+
+        Raises:
+            IdentityError: the token is not a valid, fresh logout token of that provider.
+        """
+        verifier = self._verifier.for_provider(provider_id)
+        if verifier is None:
+            raise UnknownIssuerError(f"no provider {provider_id!r}")
+        request = await verify_logout_token(verifier, logout_token)
+        sids = await self._sessions.logout(request)
+        await self.end_sessions(sids, "logged_out")
+        return len(sids)
+
+    async def _refresh_token(self, sid: str, data: Any) -> Ack:
+        payload = parse(RefreshTokenPayload, data)
+        session = self._connection(sid)
+        try:
+            identity = await self._verifier.verify(
+                payload.access_token, payload.id_token, id_token_optional=True
+            )
+            await self._sessions.refresh(sid, identity)
+        except IdentityError as exc:
+            if exc.code in {"identity_changed", "session_revoked"}:
+                reason = "logged_out" if exc.code == "session_revoked" else exc.code
+                await self.end_sessions([sid], reason)
+            raise
+        await self._revoke_rooms(sid, session)
+        return {"ok": True, "expires_at": session.identity.expires_at}
+
+    async def _revoke_rooms(self, sid: str, session: LiveSession) -> None:
+        for name in self.rooms(sid):
+            if not name.startswith("room:"):
+                continue
+            slug = name.removeprefix("room:")
+            if not self._chat.may_access(session.identity, slug):
+                await self.leave_room(sid, name)
+                await self.emit(ROOM_ACCESS_REVOKED, {"room": slug}, to=sid)
 
     async def _list_rooms(self, sid: str, data: Any) -> Ack:
         parse(EmptyPayload, data)
-        identity = (await self._connection(sid)).identity
+        identity = self._connection(sid).identity
         rooms = [{"slug": r.slug, "name": r.name} for r in self._chat.visible_rooms(identity)]
         return {"ok": True, "rooms": rooms}
 
     async def _join(self, sid: str, data: Any) -> Ack:
         payload = parse(RoomPayload, data)
-        room = self._chat.room((await self._connection(sid)).identity, payload.room)
+        room = self._chat.room(self._connection(sid).identity, payload.room)
         await self.enter_room(sid, socket_room(room.slug))
         return {"ok": True, "room": {"slug": room.slug, "name": room.name}}
 
@@ -164,8 +230,9 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # socketio 
 
     async def _send_message(self, sid: str, data: Any) -> Ack:
         payload = parse(SendMessagePayload, data)
-        connection = await self._connection(sid)
-        stored, created = await self._chat.post(connection.identity, connection.user_id, payload)
+        session = self._connection(sid)
+        self._sessions.check_can_send(session)
+        stored, created = await self._chat.post(session.identity, session.user_id, payload)
         message = message_view(stored)  # the row is committed: now it may be acked and broadcast
         if created:
             await self.emit(MESSAGE_POSTED, message, room=socket_room(stored.room_slug))
@@ -173,6 +240,6 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # socketio 
 
     async def _fetch_history(self, sid: str, data: Any) -> Ack:
         payload = parse(FetchHistoryPayload, data)
-        identity = (await self._connection(sid)).identity
+        identity = self._connection(sid).identity
         messages, has_more = await self._chat.history(identity, payload)
         return {"ok": True, "messages": [message_view(m) for m in messages], "has_more": has_more}

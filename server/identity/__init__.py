@@ -12,6 +12,7 @@ from server.identity.errors import (
 )
 from server.identity.identity import Identity
 from server.identity.jwks import JwksCache
+from server.identity.logout import LogoutRequest, verify_logout_token
 from server.identity.providers import ProviderMetadata
 from server.identity.verifier import ProviderVerifier, TokenVerifier
 
@@ -24,10 +25,12 @@ __all__ = [
     "InvalidRequestError",
     "InvalidTokenError",
     "JwksCache",
+    "LogoutRequest",
     "ProviderMetadata",
     "ProviderVerifier",
     "SystemClock",
     "TokenExpiredError",
     "TokenVerifier",
     "UnknownIssuerError",
+    "verify_logout_token",
 ]

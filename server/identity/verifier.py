@@ -58,15 +58,20 @@ class ProviderVerifier:
             raise InvalidTokenError(f"{what}: payload is not an object")
         return claims
 
-    def check_claims(self, claims: Mapping[str, Any], audience: str, what: str) -> None:
-        """``iss`` exact, ``aud`` contains ``audience``; ``sub``/``exp``/``iat`` required; nbf."""
+    def check_claims(
+        self, claims: Mapping[str, Any], audience: str, what: str, *, require_sub: bool = True
+    ) -> None:
+        """``iss`` exact, ``aud`` contains ``audience``; ``sub``/``exp``/``iat`` required; nbf.
+
+        Logout tokens may name only a session (``require_sub=False``) and need no ``exp``.
+        """
         registry = JWTClaimsRegistry(
             now=lambda: int(self._clock.now()),
             leeway=self.provider.leeway_seconds,
             iss={"essential": True, "value": self.provider.issuer},
-            sub={"essential": True},
+            sub={"essential": require_sub},
             aud={"essential": True, "values": [audience]},
-            exp={"essential": True},
+            exp={"essential": require_sub},
             iat={"essential": True},
         )
         try:
@@ -103,7 +108,12 @@ class TokenVerifier:
     def providers(self) -> list[ProviderVerifier]:
         return list(self._by_issuer.values())
 
-    async def verify(self, access_token: object, id_token: object | None) -> Identity:
+    def for_provider(self, provider_id: str) -> ProviderVerifier | None:
+        return next((v for v in self._by_issuer.values() if v.provider.id == provider_id), None)
+
+    async def verify(
+        self, access_token: object, id_token: object | None, *, id_token_optional: bool = False
+    ) -> Identity:
         """Verify the access token (and the ID token) and return the identity they prove.
 
         Raises:
@@ -126,7 +136,7 @@ class TokenVerifier:
         id_claims: Mapping[str, Any] = {}
         if id_token is not None:
             id_claims = await self._verify_id_token(verifier, id_token, access, claims)
-        elif verifier.provider.require_id_token:
+        elif verifier.provider.require_id_token and not id_token_optional:
             raise InvalidRequestError("id_token missing")
         return _identity(verifier.provider, claims, id_claims, scopes)
 

@@ -1,11 +1,14 @@
 """Storage: SQL tables, the async engine, migrations and the chat repository."""
 
 from server.storage.database import create_engine, ping
+from server.storage.logouts import LogoutRecord, LogoutRepository
 from server.storage.migrate import check_schema, upgrade
 from server.storage.repository import ChatRepository, NewMessage, StoredMessage
 
 __all__ = [
     "ChatRepository",
+    "LogoutRecord",
+    "LogoutRepository",
     "NewMessage",
     "StoredMessage",
     "check_schema",

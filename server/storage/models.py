@@ -74,3 +74,25 @@ class Message(SQLModel, table=True):
     sender_issuer: str = Field(max_length=512)
     sender_subject: str = Field(max_length=255)
     sender_session_id: str | None = Field(default=None, max_length=255)
+
+
+class Logout(SQLModel, table=True):
+    """A verified back-channel logout: replayed ``jti``s are refused, and tokens of the logged-out
+    session (or subject) issued before it are refused at connect and refresh."""
+
+    __tablename__ = "logouts"
+    __table_args__ = (
+        UniqueConstraint("issuer", "jti", name="uq_logouts_issuer_jti"),
+        Index("ix_logouts_issuer_session_id", "issuer", "session_id"),
+        Index("ix_logouts_issuer_subject", "issuer", "subject"),
+    )
+
+    id: int | None = Field(
+        default=None, sa_column=Column(_BigId, primary_key=True, autoincrement=True)
+    )
+    issuer: str = Field(max_length=512)
+    jti: str = Field(max_length=255)
+    subject: str | None = Field(default=None, max_length=255)
+    session_id: str | None = Field(default=None, max_length=255)
+    issued_at: datetime = Field(sa_column=_timestamp())
+    received_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())

@@ -1,0 +1,113 @@
+"""SessionService: admission, refresh, limits, expiry and back-channel logout of live sessions."""
+
+import logging
+
+from server.config import SessionSettings
+from server.errors import AppError
+from server.identity import Clock, Identity, InvalidTokenError, LogoutRequest
+from server.sessions.errors import (
+    IdentityChangedError,
+    RateLimitedError,
+    SessionExpiredError,
+    SessionRevokedError,
+    TooManyConnectionsError,
+)
+from server.sessions.registry import Due, LiveSession, SessionRegistry
+from server.storage import LogoutRecord, LogoutRepository
+
+logger = logging.getLogger(__name__)
+
+
+class ReplayedLogoutError(InvalidTokenError):
+    """A logout token whose ``jti`` was already used."""
+
+
+class SessionService:
+    """The rules of a session's life after its tokens are verified."""
+
+    def __init__(self, settings: SessionSettings, logouts: LogoutRepository, clock: Clock) -> None:
+        self._settings = settings
+        self._logouts = logouts
+        self._clock = clock
+        self.registry = SessionRegistry(settings)
+
+    async def admit(self, sid: str, identity: Identity, user_id: int) -> LiveSession:
+        """Register a verified connection.
+
+        Raises:
+            TooManyConnectionsError (too_many_connections), SessionRevokedError (session_revoked).
+        """
+        if self.registry.count_for(identity) >= self._settings.max_connections_per_user:
+            raise TooManyConnectionsError(f"{identity.subject} is at the connection cap")
+        # Registered before the revocation check: a logout arriving meanwhile either finds the
+        # socket in the registry or is found by the check.
+        session = self.registry.add(sid, identity, user_id, self._clock.monotonic())
+        if await self._revoked(identity):
+            self.registry.remove(sid)
+            raise SessionRevokedError(f"{identity.subject}: session logged out")
+        return session
+
+    async def refresh(self, sid: str, identity: Identity) -> LiveSession:
+        """Replace a live session's tokens with newly verified ones of the same user.
+
+        Raises:
+            IdentityChangedError (identity_changed), SessionRevokedError (session_revoked).
+        """
+        session = self.current(sid)
+        if identity.key != session.identity.key:
+            raise IdentityChangedError("refresh with another user's tokens")
+        if await self._revoked(identity):
+            raise SessionRevokedError(f"{identity.subject}: session logged out")
+        self.registry.replace_identity(session, identity)
+        return session
+
+    def current(self, sid: str) -> LiveSession:
+        session = self.registry.get(sid)
+        if session is None:
+            raise AppError(f"{sid} has no live session")  # events before connect are not routed
+        return session
+
+    def check_can_send(self, session: LiveSession) -> None:
+        """Raises:
+        SessionExpiredError (token_expired): the access token has expired (no grace for sends).
+        RateLimitedError (rate_limited): the connection's or the user's rate is exceeded.
+        """
+        if self._clock.now() >= session.identity.expires_at:
+            raise SessionExpiredError(f"{session.sid}: send after exp")
+        if not self.registry.take_message_token(session, self._clock.monotonic()):
+            raise RateLimitedError(f"{session.sid}: over the message rate")
+
+    def remove(self, sid: str) -> None:
+        self.registry.remove(sid)
+
+    def due(self) -> list[tuple[Due, LiveSession]]:
+        return self.registry.due(self._clock.now())
+
+    async def logout(self, request: LogoutRequest) -> list[str]:
+        """Record a verified logout (once per ``jti``); returns the sockets it ends.
+
+        Raises:
+            ReplayedLogoutError (invalid_token): the ``jti`` was seen before.
+        """
+        record = LogoutRecord(
+            issuer=request.issuer,
+            jti=request.jti,
+            subject=request.subject,
+            session_id=request.session_id,
+            issued_at=request.issued_at,
+        )
+        if not await self._logouts.record(record):
+            raise ReplayedLogoutError(f"logout jti replayed for {request.provider_id}")
+        return self.registry.matching(request.issuer, request.subject, request.session_id)
+
+    async def prune(self) -> None:
+        removed = await self._logouts.prune(
+            self._clock.now() - self._settings.logout_retention_seconds
+        )
+        if removed:
+            logger.info("pruned %d old logouts", removed)
+
+    async def _revoked(self, identity: Identity) -> bool:
+        return await self._logouts.is_revoked(
+            identity.issuer, identity.subject, identity.session_id, identity.issued_at
+        )
