@@ -96,6 +96,23 @@ class FakeIdP:
         base = {"aud": self.client_id, "scope": None, "client_id": None, "nonce": "n-0S6"}
         return self.sign(self.claims(**{**base, **claims}), key=key, typ="JWT")
 
+    def logout_token(
+        self, *, key: SigningKey | None = None, typ: str | None = "logout+jwt", **claims: Any
+    ) -> str:
+        """An OIDC back-channel logout token (section 2.4) for ``sub``/``sid``."""
+        now = int(self.now())
+        base: dict[str, Any] = {
+            "iss": self.issuer,
+            "aud": self.client_id,
+            "iat": now,
+            "exp": now + 120,
+            "jti": uuid.uuid4().hex,
+            "sub": "alice",
+            "events": {"http://schemas.openid.net/event/backchannel-logout": {}},
+        }
+        base.update(claims)
+        return self.sign({k: v for k, v in base.items() if v is not None}, key=key, typ=typ)
+
     def tokens(self, **claims: Any) -> dict[str, str]:
         """A valid ``{access_token, id_token}`` auth payload for one subject."""
         return {"access_token": self.access_token(**claims), "id_token": self.id_token(**claims)}

@@ -96,12 +96,14 @@ def make_settings(
     database_url: str,
     providers: list[dict[str, Any]],
     rooms: list[dict[str, Any]] | None = None,
+    sessions: dict[str, Any] | None = None,
     **server: Any,
 ) -> Settings:
     """Settings for a test server; ``providers`` entries are ``[[providers]]`` tables."""
     return parse_settings(
         {
             "server": {"allowed_origins": ["http://127.0.0.1:8000"], **server},
+            "sessions": sessions or {},
             "database": {"url": database_url},
             "providers": providers,
             "rooms": DEFAULT_ROOMS if rooms is None else rooms,

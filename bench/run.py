@@ -1,0 +1,139 @@
+"""One command, one run: every target in turn, every scenario against each, a table and a JSON file.
+
+Usage: ``python -m bench.run [--quick] [--targets baseline,ours-sqlite,...] [--output PATH]``
+
+Each target runs alone in its own process on 127.0.0.1; the Node load generator runs in another
+process per scenario. Results go to ``bench/results/latest.json`` by default.
+"""
+
+import argparse
+import json
+import logging
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import report
+from bench.idp import BenchIdP, subject
+from bench.scenarios import Scenario, cpu_report, figures, plan, run_all, users_needed
+from bench.targets import TARGETS, ensure_node_modules, session_overrides, start
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results" / "latest.json"
+
+
+def _auth_files(workdir: Path, idp: BenchIdP, users: int) -> dict[str, Path]:
+    """Connect payloads per kind of target: real tokens for ours, a claimed name for the others."""
+    tokens = workdir / "tokens.json"
+    started = time.monotonic()
+    idp.write_tokens(tokens, users)
+    logger.info("minted %d token pairs in %.1f s", users, time.monotonic() - started)
+    names = workdir / "usernames.json"
+    names.write_text(json.dumps([{"username": subject(i)} for i in range(users)]), encoding="utf-8")
+    return {"ours": tokens, "insecure": names}
+
+
+def _measure(
+    target: str, scenarios: list[Scenario], workdir: Path, idp: BenchIdP, auths: Path
+) -> tuple[dict[str, float], dict[str, Any], dict[str, Any]]:
+    with start(target, workdir, idp) as (pid, url):
+        logger.info("%s: pid %d at %s", target, pid, url)
+        runs = run_all(scenarios, url=url, server_pid=pid, auths=auths, workdir=workdir)
+    cpu = {name: cpu_report(name, run) for name, run in runs.items()}
+    details = {name: run.result for name, run in runs.items()}
+    return figures(runs), cpu, details
+
+
+def run(targets: list[str], *, quick: bool, workdir: Path) -> dict[str, Any]:
+    """Measure every target; a target that fails is reported in ``errors`` and skipped."""
+    scenarios = plan(quick)
+    idp = BenchIdP()
+    idp.serve()
+    try:
+        auths = _auth_files(workdir, idp, users_needed(scenarios))
+        results: dict[str, Any] = {
+            "meta": _meta(targets, quick, scenarios),
+            "figures": {figure: {} for figure in report.FIGURES},
+            "cpu": {s.name: {} for s in scenarios},
+            "details": {s.name: {} for s in scenarios},
+            "errors": {},
+        }
+        for target in targets:
+            load = os.getloadavg()
+            results["meta"]["loadavg_before"][target] = load
+            logger.info("measuring %s (load average %.2f)", target, load[0])
+            kind = "ours" if target.startswith("ours") else "insecure"
+            try:
+                found, cpu, details = _measure(target, scenarios, workdir, idp, auths[kind])
+            except Exception as exc:  # one broken target must not lose the others' figures
+                logger.error("%s failed: %s", target, exc)
+                results["errors"][target] = "".join(traceback.format_exception(exc))
+                continue
+            for figure, value in found.items():
+                results["figures"][figure][target] = value
+            for scenario in cpu:
+                results["cpu"][scenario][target] = cpu[scenario]
+                results["details"][scenario][target] = details[scenario]
+    finally:
+        idp.close()
+    results["ratios"] = report.ratios(results["figures"])
+    results["targets"] = report.verdicts(results["ratios"])
+    return results
+
+
+def _meta(targets: list[str], quick: bool, scenarios: list[Scenario]) -> dict[str, Any]:
+    node = subprocess.run(["node", "--version"], capture_output=True, text=True, check=False)
+    return {
+        "mode": "quick" if quick else "full",
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "targets": targets,
+        "python": platform.python_version(),
+        "node": node.stdout.strip(),
+        "machine": {"cpus": _cpu_count(), "platform": platform.platform()},
+        "scenarios": {s.name: s.params for s in scenarios},
+        "loadavg_before": {},
+        "ours_session_overrides": session_overrides(),
+    }
+
+
+def _cpu_count() -> int:
+    return len(os.sched_getaffinity(0))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="a tiny smoke run of a few seconds")
+    parser.add_argument(
+        "--targets",
+        default=",".join(TARGETS),
+        help=f"comma-separated, from {','.join(TARGETS)} (baseline is needed for ratios)",
+    )
+    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="the JSON results")
+    args = parser.parse_args(argv)
+    targets = [t.strip() for t in args.targets.split(",") if t.strip()]
+    unknown = sorted(set(targets) - set(TARGETS))
+    if unknown:
+        parser.error(f"unknown targets {unknown}; choose from {','.join(TARGETS)}")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    ensure_node_modules()
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="chat-bench-") as workdir:
+        results = run(targets, quick=args.quick, workdir=Path(workdir))
+    results["meta"]["elapsed_s"] = round(time.monotonic() - started, 1)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    print(report.table(results))
+    print(f"\nwritten to {args.output} in {results['meta']['elapsed_s']} s")
+    return 1 if results["errors"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

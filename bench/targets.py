@@ -1,0 +1,165 @@
+"""The servers under test, each started in its own process on 127.0.0.1 and stopped afterwards.
+
+- ``baseline``: the classic python-socketio chat (``bench.baseline_server``), no auth, no DB;
+- ``ours-sqlite`` / ``ours-postgres``: ``python -m server --config <generated> serve`` on a fresh,
+  migrated database, trusting only the bench provider;
+- ``node``: Node's socket.io with the same events (``bench/node/peer_server.mjs``), the peer.
+"""
+
+import asyncio
+import contextlib
+import json
+import logging
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import asyncpg
+
+from bench.idp import BenchIdP
+from server.config import Settings
+from server.storage import upgrade
+
+logger = logging.getLogger(__name__)
+
+TARGETS = ("baseline", "ours-sqlite", "ours-postgres", "node")
+NODE_DIR = Path(__file__).resolve().parent / "node"
+POSTGRES_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def ensure_node_modules() -> None:
+    """``npm ci`` in bench/node when its packages are missing (as scripts/setup does elsewhere)."""
+    if not (NODE_DIR / "node_modules" / "socket.io-client").is_dir():
+        subprocess.run(
+            ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=NODE_DIR, check=True
+        )
+
+
+def _wait_listening(proc: subprocess.Popen[bytes], port: int, log: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            break
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
+            return
+        time.sleep(0.05)
+    tail = log.read_text(encoding="utf-8", errors="replace")[-2000:]
+    raise RuntimeError(f"server did not start on port {port}:\n{tail}")
+
+
+@contextlib.contextmanager
+def _process(argv: list[str], port: int, workdir: Path) -> Iterator[tuple[int, str]]:
+    log = workdir / f"server-{port}.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
+        try:
+            _wait_listening(proc, port, log, timeout=60)
+            yield proc.pid, f"http://127.0.0.1:{port}"
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def _toml_value(value: object) -> str:
+    return json.dumps(value)  # JSON strings, lists and numbers are valid TOML too
+
+
+# Message rate limits are policy, not capacity: a closed-loop sender must meet the server's
+# limit of work, not the limiter. They are raised to their allowed maxima where the server has them.
+LIFTED_LIMITS: dict[str, int] = {
+    "messages_per_second": 1000,
+    "message_burst": 10_000,
+    "user_messages_per_second": 10_000,
+    "user_message_burst": 100_000,
+}
+
+
+def session_overrides() -> dict[str, int]:
+    """The ``[sessions]`` keys of LIFTED_LIMITS that this version of the server knows."""
+    field = Settings.model_fields.get("sessions")
+    if field is None or field.annotation is None:
+        return {}
+    known = field.annotation.model_fields
+    return {key: value for key, value in LIFTED_LIMITS.items() if key in known}
+
+
+def write_config(path: Path, port: int, database_url: str, idp: BenchIdP) -> None:
+    """Our server's config: the bench provider, the room ``general``, quiet logs, no rate limit."""
+    server = {
+        "host": "127.0.0.1",
+        "port": port,
+        "allowed_origins": [f"http://127.0.0.1:{port}"],
+        "websocket_only": True,
+        "log_level": "warning",
+    }
+    lines = ["[server]", *(f"{k} = {_toml_value(v)}" for k, v in server.items())]
+    if overrides := session_overrides():
+        lines += ["", "[sessions]", *(f"{k} = {v}" for k, v in overrides.items())]
+    lines += ["", "[database]", f"url = {_toml_value(database_url)}", "", "[[providers]]"]
+    lines += [f"{k} = {_toml_value(v)}" for k, v in idp.provider_table().items()]
+    lines += ["", "[[rooms]]", 'slug = "general"', 'name = "General"', ""]
+    path.write_text("\n".join(lines), encoding="utf-8")
+
+
+async def _admin(statement: str) -> None:
+    connection = await asyncpg.connect(POSTGRES_ADMIN_DSN, timeout=10)
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+@contextlib.contextmanager
+def _database(sqlite: bool, workdir: Path) -> Iterator[str]:
+    if sqlite:
+        url = f"sqlite+aiosqlite:///{workdir / f'chat-{uuid.uuid4().hex[:8]}.db'}"
+        upgrade(url)
+        yield url
+        return
+    name = f"chat_bench_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    try:
+        url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+        upgrade(url)
+        yield url
+    finally:
+        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@contextlib.contextmanager
+def start(target: str, workdir: Path, idp: BenchIdP) -> Iterator[tuple[int, str]]:
+    """Start ``target``; yields the server's pid and base URL, and stops it on exit."""
+    port = free_port()
+    if target == "baseline":
+        argv = [sys.executable, "-m", "bench.baseline_server", "--port", str(port)]
+        with _process(argv, port, workdir) as running:
+            yield running
+    elif target == "node":
+        argv = ["node", str(NODE_DIR / "peer_server.mjs"), str(port)]
+        with _process(argv, port, workdir) as running:
+            yield running
+    elif target in ("ours-sqlite", "ours-postgres"):
+        with _database(target == "ours-sqlite", workdir) as url:
+            config = workdir / f"config-{port}.toml"
+            write_config(config, port, url, idp)
+            argv = [sys.executable, "-m", "server", "--config", str(config), "serve"]
+            with _process(argv, port, workdir) as running:
+                yield running
+    else:
+        raise ValueError(f"unknown target {target!r}; choose from {TARGETS}")
