@@ -1,6 +1,7 @@
 """The composition root: ``create_app(settings)`` builds every object; nothing happens at import."""
 
 import asyncio
+import gc
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -15,9 +16,12 @@ from server.config import Settings
 from server.http import build_routes, content_security_policy
 from server.identity import Clock, IdpUnavailableError, SystemClock, TokenVerifier
 from server.sessions import SessionService
-from server.storage import ChatRepository, LogoutRepository, check_schema, create_engine
+from server.storage import LogoutRepository, check_schema, create_engine
 
 logger = logging.getLogger(__name__)
+
+REVOCATION_SYNC_SECONDS = 5.0
+GC_THRESHOLD_0 = 20_000  # how soon a logout stored by another process is enforced here
 
 
 class SecurityHeaders:
@@ -54,6 +58,16 @@ async def _warm_up(verifier: TokenVerifier) -> None:
             logger.warning("provider %s unavailable at start-up: %s", provider.provider.id, exc)
 
 
+def _calm_the_garbage_collector() -> None:
+    # Full collections walk every tracked object: with the libraries loaded (SQLAlchemy, pydantic,
+    # joserfc…) they took 180-260 ms here and set the p99 latency. What exists at start-up lives
+    # for the whole process, so it is moved out of the collector's sight, and young collections
+    # run less often (measured: bench/, latency scenario).
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_THRESHOLD_0, 20, 20)
+
+
 async def _every(seconds: float, job: Callable[[], Awaitable[object]]) -> None:
     while True:
         await asyncio.sleep(seconds)
@@ -74,7 +88,7 @@ def create_app(
     http = httpx.AsyncClient(transport=http_transport, headers={"User-Agent": "sso-chat"})
     engine = create_engine(settings.database.url)
     verifier = TokenVerifier.build(settings.providers, http, clock)
-    chat = ChatService(ChatRepository(engine), settings.rooms, settings.server.max_message_chars)
+    chat = ChatService(engine, settings.rooms, settings.server.max_message_chars)
     sessions = SessionService(settings.sessions, LogoutRepository(engine), clock)
 
     sio = socketio.AsyncServer(
@@ -93,18 +107,21 @@ def create_app(
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         await check_schema(engine)
         await chat.start()
-        await sessions.prune()
+        await sessions.start()
         await _warm_up(verifier)
+        _calm_the_garbage_collector()
         logger.info("ready: %d providers, %d rooms", len(settings.providers), len(settings.rooms))
         tasks = [
             asyncio.create_task(_every(reaper.interval, reaper.sweep)),
             asyncio.create_task(_every(settings.sessions.sweep_interval_seconds, namespace.sweep)),
+            asyncio.create_task(_every(REVOCATION_SYNC_SECONDS, sessions.revocations.sync)),
         ]
         try:
             yield
         finally:
             for task in tasks:
                 task.cancel()
+            await chat.stop()
             await http.aclose()
             await engine.dispose()
 

@@ -178,10 +178,28 @@ export class ChatController {
   }
 
   private onEvent(name: string, payload: unknown): void {
+    if (name === "room_access_revoked") return this.onRoomRevoked(payload);
+    // The server warns shortly before the access token expires: renew now (refresh_token follows).
+    if (name === "session_expiring") return void this.session.renew();
     if (name !== "message_posted") return;
     const message = asMessage(payload);
     const log = message ? this.logs.get(message.room) : undefined;
     if (message && log?.addMessages([message])) this.renderMessages(message.room);
+  }
+
+  /** After a token refresh the server found we may no longer see a room: it has left it for us. */
+  private onRoomRevoked(payload: unknown): void {
+    const slug = (payload as { room?: unknown } | null)?.room;
+    if (typeof slug !== "string") return;
+    this.rooms = this.rooms.filter((room) => room.slug !== slug);
+    this.logs.delete(slug);
+    if (this.current === slug) {
+      this.current = null;
+      sessionStorage.removeItem(CURRENT_ROOM_KEY);
+    }
+    this.view.setNotice({ text: `You no longer have access to ${slug}.`, code: "forbidden" });
+    this.renderRooms();
+    this.renderRoom();
   }
 
   private renderRooms(): void {

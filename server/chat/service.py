@@ -1,9 +1,12 @@
 """ChatService: room access and messages, over the repository. Knows nothing of Socket.IO."""
 
 import logging
+from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import UTC
 from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from server.chat.errors import (
     ForbiddenError,
@@ -14,31 +17,72 @@ from server.chat.errors import (
 from server.chat.events import FetchHistoryPayload, SendMessagePayload
 from server.config import RoomConfig
 from server.identity import Identity
-from server.storage import ChatRepository, NewMessage, StoredMessage
+from server.storage import ChatRepository, MessageWriter, NewMessage, StoredMessage
 
 logger = logging.getLogger(__name__)
+
+MAX_CACHED_USERS = 100_000
+UserKey = tuple[str, str]
+
+
+class UserCache:
+    """Recently seen users' ``(id, name)``: a message from a known user costs no user query."""
+
+    def __init__(self, capacity: int) -> None:
+        self._capacity = capacity
+        self._entries: OrderedDict[UserKey, tuple[int, str]] = OrderedDict()
+
+    def get(self, key: UserKey) -> tuple[int, str] | None:
+        entry = self._entries.get(key)
+        if entry is not None:
+            self._entries.move_to_end(key)
+        return entry
+
+    def put(self, key: UserKey, entry: tuple[int, str]) -> None:
+        self._entries[key] = entry
+        self._entries.move_to_end(key)
+        while len(self._entries) > self._capacity:
+            self._entries.popitem(last=False)
 
 
 class ChatService:
     """The chat's rules: who may see which room, what a valid message is, where it is stored."""
 
     def __init__(
-        self, repository: ChatRepository, rooms: Sequence[RoomConfig], max_message_chars: int
+        self, engine: AsyncEngine, rooms: Sequence[RoomConfig], max_message_chars: int
     ) -> None:
-        self._repository = repository
+        self._repository = ChatRepository(engine)
+        self._writer = MessageWriter(engine, self._repository, self._room_slug)
+        self._users = UserCache(MAX_CACHED_USERS)
         self._rooms = {room.slug: room for room in rooms}
         self._room_ids: dict[str, int] = {}
+        self._room_slugs: dict[int, str] = {}
         self._max_chars = max_message_chars
 
     async def start(self) -> None:
-        """Make the configured rooms exist in the database."""
+        """Make the configured rooms exist in the database; start the message writer."""
         self._room_ids = await self._repository.sync_rooms(
             [(room.slug, room.name) for room in self._rooms.values()]
         )
+        self._room_slugs = {room_id: slug for slug, room_id in self._room_ids.items()}
+        self._writer.start()
+
+    async def stop(self) -> None:
+        await self._writer.stop()
+
+    def _room_slug(self, room_id: int) -> str:
+        return self._room_slugs.get(room_id, "")
 
     async def register(self, identity: Identity) -> int:
-        """The user's id for a verified identity (created on first connect, name kept current)."""
-        return await self._repository.upsert_user(identity.issuer, identity.subject, identity.name)
+        """The user's id (the row is made on the first message, and its name kept current)."""
+        cached = self._users.get(identity.key)
+        if cached is not None and cached[1] == identity.name:
+            return cached[0]
+        user_id = await self._repository.upsert_user(
+            identity.issuer, identity.subject, identity.name
+        )
+        self._users.put(identity.key, (user_id, identity.name))
+        return user_id
 
     def may_access(self, identity: Identity, slug: str) -> bool:
         room = self._rooms.get(slug)
@@ -61,7 +105,7 @@ class ChatService:
         return room
 
     async def post(
-        self, identity: Identity, user_id: int, payload: SendMessagePayload
+        self, identity: Identity, payload: SendMessagePayload
     ) -> tuple[StoredMessage, bool]:
         """Store a message from the verified identity; returns it and whether it is new.
 
@@ -71,17 +115,17 @@ class ChatService:
         """
         room = self.room(identity, payload.room)
         _check_text(payload.text, self._max_chars)
-        return await self._repository.post_message(
-            NewMessage(
-                room_id=self._room_ids[room.slug],
-                sender_id=user_id,
-                text=payload.text,
-                client_id=payload.client_id,
-                sender_issuer=identity.issuer,
-                sender_subject=identity.subject,
-                sender_session_id=identity.session_id,
-            )
+        user_id = await self.register(identity)
+        message = NewMessage(
+            room_id=self._room_ids[room.slug],
+            sender_id=user_id,
+            text=payload.text,
+            client_id=payload.client_id,
+            sender_issuer=identity.issuer,
+            sender_subject=identity.subject,
+            sender_session_id=identity.session_id,
         )
+        return await self._writer.post(message, identity.name)
 
     async def history(
         self, identity: Identity, payload: FetchHistoryPayload

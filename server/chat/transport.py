@@ -117,8 +117,7 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # socketio 
         try:
             access_token, id_token = bearer_tokens(auth)
             identity = await self._verifier.verify(access_token, id_token)
-            user_id = await self._chat.register(identity)
-            await self._sessions.admit(sid, identity, user_id)
+            self._sessions.admit(sid, identity)
         except IdentityError as exc:
             logger.info("connect %s refused: %s (%s)", sid, exc.code, exc)
             self._close_transport_soon(sid)
@@ -193,7 +192,7 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # socketio 
             identity = await self._verifier.verify(
                 payload.access_token, payload.id_token, id_token_optional=True
             )
-            await self._sessions.refresh(sid, identity)
+            self._sessions.refresh(sid, identity)
         except IdentityError as exc:
             if exc.code in {"identity_changed", "session_revoked"}:
                 reason = "logged_out" if exc.code == "session_revoked" else exc.code
@@ -232,7 +231,7 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # socketio 
         payload = parse(SendMessagePayload, data)
         session = self._connection(sid)
         self._sessions.check_can_send(session)
-        stored, created = await self._chat.post(session.identity, session.user_id, payload)
+        stored, created = await self._chat.post(session.identity, payload)
         message = message_view(stored)  # the row is committed: now it may be acked and broadcast
         if created:
             await self.emit(MESSAGE_POSTED, message, room=socket_room(stored.room_slug))

@@ -24,7 +24,6 @@ class LiveSession:
 
     sid: str
     identity: Identity
-    user_id: int
     bucket: TokenBucket
     generation: int = 0
     warned: bool = False
@@ -62,10 +61,10 @@ class SessionRegistry:
     def count_for(self, identity: Identity) -> int:
         return len(self._by_user.get(identity.key, ()))
 
-    def add(self, sid: str, identity: Identity, user_id: int, now: float) -> LiveSession:
+    def add(self, sid: str, identity: Identity, now: float) -> LiveSession:
         s = self._settings
         session = LiveSession(
-            sid, identity, user_id, TokenBucket.full(s.messages_per_second, s.message_burst, now)
+            sid, identity, TokenBucket.full(s.messages_per_second, s.message_burst, now)
         )
         self._by_sid[sid] = session
         self._by_user[identity.key].add(sid)

@@ -13,6 +13,7 @@ from server.sessions.errors import (
     TooManyConnectionsError,
 )
 from server.sessions.registry import Due, LiveSession, SessionRegistry
+from server.sessions.revocations import RevocationIndex
 from server.storage import LogoutRecord, LogoutRepository
 
 logger = logging.getLogger(__name__)
@@ -30,24 +31,21 @@ class SessionService:
         self._logouts = logouts
         self._clock = clock
         self.registry = SessionRegistry(settings)
+        self.revocations = RevocationIndex(logouts)
 
-    async def admit(self, sid: str, identity: Identity, user_id: int) -> LiveSession:
+    def admit(self, sid: str, identity: Identity) -> LiveSession:
         """Register a verified connection.
 
         Raises:
             TooManyConnectionsError (too_many_connections), SessionRevokedError (session_revoked).
         """
+        if self.revocations.is_revoked(identity):
+            raise SessionRevokedError(f"{identity.subject}: session logged out")
         if self.registry.count_for(identity) >= self._settings.max_connections_per_user:
             raise TooManyConnectionsError(f"{identity.subject} is at the connection cap")
-        # Registered before the revocation check: a logout arriving meanwhile either finds the
-        # socket in the registry or is found by the check.
-        session = self.registry.add(sid, identity, user_id, self._clock.monotonic())
-        if await self._revoked(identity):
-            self.registry.remove(sid)
-            raise SessionRevokedError(f"{identity.subject}: session logged out")
-        return session
+        return self.registry.add(sid, identity, self._clock.monotonic())
 
-    async def refresh(self, sid: str, identity: Identity) -> LiveSession:
+    def refresh(self, sid: str, identity: Identity) -> LiveSession:
         """Replace a live session's tokens with newly verified ones of the same user.
 
         Raises:
@@ -56,7 +54,7 @@ class SessionService:
         session = self.current(sid)
         if identity.key != session.identity.key:
             raise IdentityChangedError("refresh with another user's tokens")
-        if await self._revoked(identity):
+        if self.revocations.is_revoked(identity):
             raise SessionRevokedError(f"{identity.subject}: session logged out")
         self.registry.replace_identity(session, identity)
         return session
@@ -96,18 +94,15 @@ class SessionService:
             session_id=request.session_id,
             issued_at=request.issued_at,
         )
-        if not await self._logouts.record(record):
+        if not await self.revocations.record(record):
             raise ReplayedLogoutError(f"logout jti replayed for {request.provider_id}")
         return self.registry.matching(request.issuer, request.subject, request.session_id)
 
-    async def prune(self) -> None:
+    async def start(self) -> None:
+        """Forget logouts past retention, then load the rest into the revocation index."""
         removed = await self._logouts.prune(
             self._clock.now() - self._settings.logout_retention_seconds
         )
         if removed:
             logger.info("pruned %d old logouts", removed)
-
-    async def _revoked(self, identity: Identity) -> bool:
-        return await self._logouts.is_revoked(
-            identity.issuer, identity.subject, identity.session_id, identity.issued_at
-        )
+        await self.revocations.sync()

@@ -4,11 +4,13 @@ from server.storage.database import create_engine, ping
 from server.storage.logouts import LogoutRecord, LogoutRepository
 from server.storage.migrate import check_schema, upgrade
 from server.storage.repository import ChatRepository, NewMessage, StoredMessage
+from server.storage.writer import MessageWriter
 
 __all__ = [
     "ChatRepository",
     "LogoutRecord",
     "LogoutRepository",
+    "MessageWriter",
     "NewMessage",
     "StoredMessage",
     "check_schema",

@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Table, and_, delete, insert, or_, select
+from sqlalchemy import Table, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -25,16 +25,21 @@ def _timestamp(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
 
 
+def _seconds(value: datetime) -> float:
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
+
+
 class LogoutRepository:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
-    async def record(self, logout: LogoutRecord) -> bool:
-        """Store a logout; False when its ``(issuer, jti)`` was seen before (a replay)."""
+    async def record(self, logout: LogoutRecord) -> int | None:
+        """Store a logout; returns its id, or None when its ``(issuer, jti)`` was seen (a replay)."""
         try:
             async with self._engine.begin() as conn:
-                await conn.execute(
-                    insert(LOGOUTS).values(
+                result = await conn.execute(
+                    insert(LOGOUTS)
+                    .values(
                         issuer=logout.issuer,
                         jti=logout.jti,
                         subject=logout.subject,
@@ -42,35 +47,29 @@ class LogoutRepository:
                         issued_at=_timestamp(logout.issued_at),
                         received_at=utcnow(),
                     )
+                    .returning(LOGOUTS.c.id)
                 )
+                return int(result.scalar_one())
         except IntegrityError:
-            return False
-        return True
+            return None
 
-    async def is_revoked(
-        self, issuer: str, subject: str, session_id: str | None, issued_at: float
-    ) -> bool:
-        """Whether a logout at or after ``issued_at`` covers this session or this whole subject.
-
-        A logout naming a ``sid`` ends that session; one naming only ``sub`` ends all of the
-        subject's sessions.
-        """
-        covers = and_(LOGOUTS.c.subject == subject, LOGOUTS.c.session_id.is_(None))
-        if session_id is not None:
-            covers = or_(covers, LOGOUTS.c.session_id == session_id)
-        query = (
-            select(LOGOUTS.c.id)
-            .where(
-                and_(
-                    LOGOUTS.c.issuer == issuer,
-                    covers,
-                    LOGOUTS.c.issued_at >= _timestamp(issued_at),
-                )
-            )
-            .limit(1)
-        )
+    async def since(self, after_id: int) -> list[tuple[int, LogoutRecord]]:
+        """Logouts stored after ``after_id`` (by any server sharing the database), oldest first."""
+        query = select(LOGOUTS).where(LOGOUTS.c.id > after_id).order_by(LOGOUTS.c.id)
         async with self._engine.connect() as conn:
-            return (await conn.execute(query)).first() is not None
+            return [
+                (
+                    int(row.id),
+                    LogoutRecord(
+                        issuer=row.issuer,
+                        jti=row.jti,
+                        subject=row.subject,
+                        session_id=row.session_id,
+                        issued_at=_seconds(row.issued_at),
+                    ),
+                )
+                for row in await conn.execute(query)
+            ]
 
     async def prune(self, older_than: float) -> int:
         """Forget logouts older than any token that could still be presented."""
