@@ -87,6 +87,8 @@ LIFTED_LIMITS: dict[str, int] = {
     "message_burst": 10_000,
     "user_messages_per_second": 10_000,
     "user_message_burst": 100_000,
+    "events_per_second": 100_000,
+    "event_burst": 100_000,
 }
 
 

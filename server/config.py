@@ -150,6 +150,8 @@ class SessionSettings(_Model):
     message_burst: Annotated[int, Field(ge=1, le=10_000)] = 20
     user_messages_per_second: Annotated[float, Field(gt=0, le=10_000)] = 10
     user_message_burst: Annotated[int, Field(ge=1, le=100_000)] = 40
+    events_per_second: Annotated[float, Field(gt=0, le=100_000)] = 50
+    event_burst: Annotated[int, Field(ge=1, le=100_000)] = 100
     logout_retention_seconds: Annotated[int, Field(ge=3600, le=90 * 86400)] = 7 * 86400
 
 

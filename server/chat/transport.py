@@ -84,7 +84,7 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # socketio 
             "fetch_history": ChatNamespace._fetch_history,
         }
 
-    async def trigger_event(self, event: str, *args: Any) -> Any:
+    async def trigger_event(self, event: object, *args: Any) -> Any:
         if event == "connect":
             if not _is_real_connect(args):
                 logger.warning("dropped a client-sent 'connect' event from %s", args[0])
@@ -97,20 +97,23 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # socketio 
             return await super().trigger_event(event, *args)
         return await self._dispatch(event, args)
 
-    async def _dispatch(self, event: str, args: tuple[Any, ...]) -> Ack:
+    async def _dispatch(self, event: object, args: tuple[Any, ...]) -> Ack:
         sid = args[0]
+        # Event names come from the client: any JSON value. Logged with %r, cut short.
+        name = event[:80] if isinstance(event, str) else repr(event)[:80]
         try:
-            handler = self._handlers.get(event)
+            handler = self._handlers.get(event) if isinstance(event, str) else None
             if handler is None:
-                raise UnknownEventError(repr(event)[:80])
+                raise UnknownEventError(repr(name))
             if len(args) > 2:
                 raise InvalidPayloadError("more than one payload argument")
+            self._sessions.check_event_rate(self._connection(sid))
             return await handler(self, sid, args[1] if len(args) > 1 else None)
         except AppError as exc:
-            logger.info("event %s from %s refused: %s (%s)", event[:80], sid, exc.code, exc)
+            logger.info("event %r from %s refused: %s (%s)", name, sid, exc.code, exc)
             return {"ok": False, "error": exc.public()}
         except Exception:
-            logger.exception("event %s from %s failed", event[:80], sid)
+            logger.exception("event %r from %s failed", name, sid)
             return {"ok": False, "error": AppError().public()}
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: object = None) -> None:

@@ -25,6 +25,7 @@ class LiveSession:
     sid: str
     identity: Identity
     bucket: TokenBucket
+    events: TokenBucket
     generation: int = 0
     warned: bool = False
 
@@ -64,7 +65,10 @@ class SessionRegistry:
     def add(self, sid: str, identity: Identity, now: float) -> LiveSession:
         s = self._settings
         session = LiveSession(
-            sid, identity, TokenBucket.full(s.messages_per_second, s.message_burst, now)
+            sid,
+            identity,
+            TokenBucket.full(s.messages_per_second, s.message_burst, now),
+            TokenBucket.full(s.events_per_second, s.event_burst, now),
         )
         self._by_sid[sid] = session
         self._by_user[identity.key].add(sid)

@@ -75,6 +75,11 @@ class SessionService:
         if not self.registry.take_message_token(session, self._clock.monotonic()):
             raise RateLimitedError(f"{session.sid}: over the message rate")
 
+    def check_event_rate(self, session: LiveSession) -> None:
+        """Raises RateLimitedError (rate_limited) past the connection's event rate (any event)."""
+        if not session.events.take(self._clock.monotonic()):
+            raise RateLimitedError(f"{session.sid}: over the event rate")
+
     def remove(self, sid: str) -> None:
         self.registry.remove(sid)
 

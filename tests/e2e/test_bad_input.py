@@ -271,3 +271,41 @@ async def test_event_before_connect_is_ignored(server: LiveServer) -> None:
         await ws.send_str('420["send_message",{"room":"general","text":"unauthenticated"}]')
         with pytest.raises(asyncio.TimeoutError):
             await ws.receive(timeout=0.5)  # no ack: there is no session to speak for
+
+
+@pytest.mark.parametrize("name", ["1", "null", "[1]", '{"a":1}', "true", '"' + "e" * 5000 + '"'])
+async def test_non_string_or_huge_event_names_get_an_unknown_event_ack(
+    server: LiveServer, accounts: Accounts, name: str
+) -> None:
+    url = server.url.replace("http", "ws") + "/socket.io/?EIO=4&transport=websocket"
+    async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
+        await ws.receive()
+        await ws.send_str("40" + json.dumps(accounts.auth("alice")))
+        await ws.receive()
+        await ws.send_str(f"427[{name},{{}}]")
+        ack = (await ws.receive(timeout=5)).data
+    assert ack.startswith("437")
+    assert json.loads(ack[3:])[0]["error"]["code"] == "unknown_event"
+
+
+async def test_an_event_racing_the_connect_is_never_served_unauthenticated(
+    server: LiveServer, accounts: Accounts
+) -> None:
+    url = server.url.replace("http", "ws") + "/socket.io/?EIO=4&transport=websocket"
+    async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
+        await ws.receive()
+        await ws.send_str('40{"access_token":"bad","id_token":"bad"}')
+        await ws.send_str('421["send_message",{"room":"general","text":"raced"}]')
+        frames = [(await ws.receive(timeout=5)).data]
+        try:
+            frames.append((await ws.receive(timeout=1)).data)
+        except TimeoutError:
+            pass
+    assert frames[0].startswith("44")  # refused
+    assert not any(str(f).startswith("431") and '"ok": true' in str(f) for f in frames)
+    observer = await connected(server.url, accounts.auth("bob"))
+    try:
+        history = await observer.call("fetch_history", {"room": "general"})
+    finally:
+        await observer.close()
+    assert history["messages"] == []

@@ -357,3 +357,18 @@ async def test_malformed_logout_requests_are_refused(
 
 async def test_logout_for_an_unknown_provider_is_refused(stack: Stack) -> None:
     assert (await stack.post_logout(stack.idp.logout_token(), provider="nope")).status_code == 400
+
+
+async def test_any_event_is_rate_limited_per_connection(tmp_path: Path, clock: FakeClock) -> None:
+    for stack in start_stack(tmp_path, clock, events_per_second=0.001, event_burst=4):
+        client = await stack.client(sub="alice")
+        try:
+            codes = [
+                (await client.call("fetch_history", {"room": "general"}))
+                .get("error", {})
+                .get("code")
+                for _ in range(6)
+            ]
+        finally:
+            await client.close()
+        assert codes == [None] * 4 + ["rate_limited"] * 2
