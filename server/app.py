@@ -13,7 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server.chat import ChatNamespace, ChatService, HalfOpenReaper
 from server.config import Settings
-from server.http import build_routes, content_security_policy
+from server.http import WebRoutes, content_security_policy
 from server.identity import Clock, IdpUnavailableError, SystemClock, TokenVerifier
 from server.sessions import SessionService
 from server.storage import LogoutRepository, check_schema, create_engine
@@ -77,6 +77,18 @@ async def _every(seconds: float, job: Callable[[], Awaitable[object]]) -> None:
             logger.exception("periodic job failed")
 
 
+def _socketio_server(settings: Settings) -> socketio.AsyncServer:
+    return socketio.AsyncServer(
+        async_mode="asgi",
+        # Never empty: python-socketio treats [] as "no origin check at all".
+        cors_allowed_origins=list(settings.server.allowed_origins),
+        max_http_buffer_size=settings.server.max_payload_bytes,
+        transports=["websocket"] if settings.server.websocket_only else ["polling", "websocket"],
+        logger=False,  # its logs would carry event payloads and the auth data
+        engineio_logger=False,
+    )
+
+
 def create_app(
     settings: Settings,
     *,
@@ -91,14 +103,7 @@ def create_app(
     chat = ChatService(engine, settings.rooms, settings.server.max_message_chars)
     sessions = SessionService(settings.sessions, LogoutRepository(engine), clock)
 
-    sio = socketio.AsyncServer(
-        async_mode="asgi",
-        cors_allowed_origins=list(settings.server.allowed_origins),
-        max_http_buffer_size=settings.server.max_payload_bytes,
-        transports=["websocket"] if settings.server.websocket_only else ["polling", "websocket"],
-        logger=False,
-        engineio_logger=False,
-    )
+    sio = _socketio_server(settings)
     namespace = ChatNamespace(verifier, chat, sessions)
     sio.register_namespace(namespace)
     reaper = HalfOpenReaper(sio, settings.server.connect_timeout_seconds)
@@ -125,7 +130,7 @@ def create_app(
             await http.aclose()
             await engine.dispose()
 
-    routes = build_routes(settings, verifier, engine, namespace.backchannel_logout)
+    routes = WebRoutes(settings, verifier, engine, namespace.backchannel_logout).routes()
     web = Starlette(routes=routes, lifespan=lifespan)
     app: ASGIApp = socketio.ASGIApp(sio, other_asgi_app=web, socketio_path="socket.io")
     return SecurityHeaders(app, content_security_policy(settings))

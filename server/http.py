@@ -68,61 +68,78 @@ LogoutHandler = Callable[[str, object], Awaitable[int]]
 MAX_LOGOUT_BODY = 32 * 1024
 
 
-def build_routes(
-    settings: Settings, verifier: TokenVerifier, engine: AsyncEngine, logout: LogoutHandler
-) -> list[Route | Mount]:
-    async def healthz(_: Request) -> JSONResponse:
-        database_ok = await ping(engine)
+class WebRoutes:
+    """The HTTP side of the server, apart from Socket.IO."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        verifier: TokenVerifier,
+        engine: AsyncEngine,
+        logout: LogoutHandler,
+    ) -> None:
+        self._settings = settings
+        self._verifier = verifier
+        self._engine = engine
+        self._logout = logout
+
+    def routes(self) -> list[Route | Mount]:
+        routes: list[Route | Mount] = [
+            Route("/healthz", self.healthz, methods=["GET"]),
+            Route("/config", self.public_config, methods=["GET"]),
+            Route(
+                "/oidc/backchannel-logout/{provider_id}", self.backchannel_logout, methods=["POST"]
+            ),
+        ]
+        static_dir = self._settings.server.static_dir
+        if static_dir and (Path(static_dir) / "index.html").is_file():
+            routes.append(Mount("/", app=SpaFiles(directory=static_dir), name="spa"))
+        elif static_dir:
+            logger.warning("static_dir %s has no index.html: the web app is not served", static_dir)
+        return routes
+
+    async def healthz(self, _: Request) -> JSONResponse:
+        """Process up; 503 when the database does not answer; each provider's key state."""
+        database_ok = await ping(self._engine)
         providers = {
-            v.provider.id: ("ok" if v.keys.available else "unavailable") for v in verifier.providers
+            v.provider.id: ("ok" if v.keys.available else "unavailable")
+            for v in self._verifier.providers
         }
         degraded = any(state != "ok" for state in providers.values())
-        status = "unavailable" if not database_ok else ("degraded" if degraded else "ok")
         body = {
-            "status": status,
+            "status": "unavailable" if not database_ok else ("degraded" if degraded else "ok"),
             "database": "ok" if database_ok else "unavailable",
             "providers": providers,
         }
         return JSONResponse(body, status_code=200 if database_ok else 503)
 
-    async def public_config(_: Request) -> JSONResponse:
-        providers = []
-        for v in verifier.providers:
-            metadata = v.keys.metadata
-            providers.append(
-                {
-                    "id": v.provider.id,
-                    "name": v.provider.display_name,
-                    "issuer": v.provider.issuer,
-                    "client_id": v.provider.client_id,
-                    "scopes": v.provider.scopes,
-                    "end_session": bool(metadata and metadata.end_session_endpoint),
-                }
-            )
-        body = {"providers": providers, "max_message_chars": settings.server.max_message_chars}
-        return JSONResponse(body, headers={"Cache-Control": "no-store"})
+    async def public_config(self, _: Request) -> JSONResponse:
+        """What the web app needs to sign in: public client settings only."""
+        providers = [
+            {
+                "id": v.provider.id,
+                "name": v.provider.display_name,
+                "issuer": v.provider.issuer,
+                "client_id": v.provider.client_id,
+                "scopes": v.provider.scopes,
+                "end_session": bool(v.keys.metadata and v.keys.metadata.end_session_endpoint),
+            }
+            for v in self._verifier.providers
+        ]
+        body = {
+            "providers": providers,
+            "max_message_chars": self._settings.server.max_message_chars,
+        }
+        return JSONResponse(body, headers=NO_STORE)
 
-    async def backchannel_logout(request: Request) -> Response:
-        # OIDC Back-Channel Logout 1.0, section 2.8: 200 when done, 400 with an error otherwise.
+    async def backchannel_logout(self, request: Request) -> Response:
+        """OIDC Back-Channel Logout 1.0, section 2.8: 200 when done, 400 with an error otherwise."""
         provider_id = request.path_params["provider_id"]
         try:
-            token = await _logout_token(request)
-            ended = await logout(provider_id, token)
+            ended = await self._logout(provider_id, await _logout_token(request))
         except AppError as exc:
             logger.info("back-channel logout for %s refused: %s (%s)", provider_id, exc.code, exc)
             body = {"error": "invalid_request", "error_description": exc.code}
             return JSONResponse(body, status_code=400, headers=NO_STORE)
         logger.info("back-channel logout for %s ended %d sockets", provider_id, ended)
         return Response(status_code=200, headers=NO_STORE)
-
-    routes: list[Route | Mount] = [
-        Route("/healthz", healthz, methods=["GET"]),
-        Route("/config", public_config, methods=["GET"]),
-        Route("/oidc/backchannel-logout/{provider_id}", backchannel_logout, methods=["POST"]),
-    ]
-    static_dir = settings.server.static_dir
-    if static_dir and (Path(static_dir) / "index.html").is_file():
-        routes.append(Mount("/", app=SpaFiles(directory=static_dir), name="spa"))
-    elif static_dir:
-        logger.warning("static_dir %s has no index.html: the web app is not served", static_dir)
-    return routes

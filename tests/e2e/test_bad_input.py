@@ -3,6 +3,7 @@
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import aiohttp
@@ -15,6 +16,21 @@ from devidp.process import DevIdp
 from tests.e2e.conftest import Accounts
 from tests.support.clients import ChatClient, connected
 from tests.support.live import LiveServer, dev_provider, make_settings
+
+
+@asynccontextmanager
+async def raw_socket(
+    server: LiveServer, auth: object = None
+) -> AsyncIterator[aiohttp.ClientWebSocketResponse]:
+    """A bare engine.io WebSocket: opened, and connected to the namespace when ``auth`` is given."""
+    url = server.url.replace("http", "ws") + "/socket.io/?EIO=4&transport=websocket"
+    async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
+        await ws.receive()  # the engine.io open packet
+        if auth is not None:
+            await ws.send_str("40" + json.dumps(auth))
+            assert (await ws.receive()).data.startswith("40")
+        yield ws
+
 
 BAD_EVENTS: list[tuple[str, Any, str]] = [
     ("send_message", None, "invalid_request"),
@@ -207,21 +223,14 @@ async def test_foreign_origin_is_refused(server: LiveServer, accounts: Accounts)
 async def test_oversized_packet_closes_only_that_connection(
     server: LiveServer, accounts: Accounts
 ) -> None:
-    url = server.url.replace("http", "ws") + "/socket.io/?EIO=4&transport=websocket"
-    async with aiohttp.ClientSession() as session:
-        async with session.ws_connect(url) as ws:
-            await ws.receive()  # engine.io open packet
-            await ws.send_str("40" + json.dumps(accounts.auth("alice")))
-            assert (await ws.receive()).data.startswith("40")
-            await ws.send_str(
-                '42["send_message",{"room":"general","text":"' + "x" * 200_000 + '"}]'
-            )
-            closed = await ws.receive(timeout=5)
-            assert closed.type in {
-                aiohttp.WSMsgType.CLOSE,
-                aiohttp.WSMsgType.CLOSED,
-                aiohttp.WSMsgType.CLOSING,
-            }
+    async with raw_socket(server, accounts.auth("alice")) as ws:
+        await ws.send_str('42["send_message",{"room":"general","text":"' + "x" * 200_000 + '"}]')
+        closed = await ws.receive(timeout=5)
+        assert closed.type in {
+            aiohttp.WSMsgType.CLOSE,
+            aiohttp.WSMsgType.CLOSED,
+            aiohttp.WSMsgType.CLOSING,
+        }
     other = await connected(server.url, accounts.auth("bob"))  # the server is fine
     try:
         assert (await other.call("list_rooms"))["ok"]
@@ -247,11 +256,7 @@ async def test_oversized_packet_closes_only_that_connection(
 async def test_raw_garbage_frames_do_not_break_the_server(
     server: LiveServer, accounts: Accounts, frame: str
 ) -> None:
-    url = server.url.replace("http", "ws") + "/socket.io/?EIO=4&transport=websocket"
-    async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
-        await ws.receive()
-        await ws.send_str("40" + json.dumps(accounts.auth("alice")))
-        await ws.receive()
+    async with raw_socket(server, accounts.auth("alice")) as ws:
         await ws.send_str(frame)
         await asyncio.sleep(0.1)
     client = await connected(server.url, accounts.auth("alice"))
@@ -265,9 +270,7 @@ async def test_raw_garbage_frames_do_not_break_the_server(
 
 
 async def test_event_before_connect_is_ignored(server: LiveServer) -> None:
-    url = server.url.replace("http", "ws") + "/socket.io/?EIO=4&transport=websocket"
-    async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
-        await ws.receive()
+    async with raw_socket(server) as ws:
         await ws.send_str('420["send_message",{"room":"general","text":"unauthenticated"}]')
         with pytest.raises(asyncio.TimeoutError):
             await ws.receive(timeout=0.5)  # no ack: there is no session to speak for
@@ -277,11 +280,7 @@ async def test_event_before_connect_is_ignored(server: LiveServer) -> None:
 async def test_non_string_or_huge_event_names_get_an_unknown_event_ack(
     server: LiveServer, accounts: Accounts, name: str
 ) -> None:
-    url = server.url.replace("http", "ws") + "/socket.io/?EIO=4&transport=websocket"
-    async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
-        await ws.receive()
-        await ws.send_str("40" + json.dumps(accounts.auth("alice")))
-        await ws.receive()
+    async with raw_socket(server, accounts.auth("alice")) as ws:
         await ws.send_str(f"427[{name},{{}}]")
         ack = (await ws.receive(timeout=5)).data
     assert ack.startswith("437")
@@ -291,9 +290,7 @@ async def test_non_string_or_huge_event_names_get_an_unknown_event_ack(
 async def test_an_event_racing_the_connect_is_never_served_unauthenticated(
     server: LiveServer, accounts: Accounts
 ) -> None:
-    url = server.url.replace("http", "ws") + "/socket.io/?EIO=4&transport=websocket"
-    async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
-        await ws.receive()
+    async with raw_socket(server) as ws:
         await ws.send_str('40{"access_token":"bad","id_token":"bad"}')
         await ws.send_str('421["send_message",{"room":"general","text":"raced"}]')
         frames = [(await ws.receive(timeout=5)).data]
@@ -309,3 +306,17 @@ async def test_an_event_racing_the_connect_is_never_served_unauthenticated(
     finally:
         await observer.close()
     assert history["messages"] == []
+
+
+async def test_websocket_only_refuses_long_polling(
+    devidp: DevIdp, sqlite_url: str, accounts: Accounts
+) -> None:
+    settings = make_settings(
+        database_url=sqlite_url, providers=[dev_provider(devidp.issuer)], websocket_only=True
+    )
+    with LiveServer(settings) as live:
+        async with httpx.AsyncClient(base_url=live.url) as http:
+            polling = await http.get("/socket.io/?EIO=4&transport=polling")
+        client = await connected(live.url, accounts.auth("alice"))  # WebSocket still works
+        await client.close()
+    assert polling.status_code == 400
