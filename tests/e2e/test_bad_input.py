@@ -251,6 +251,8 @@ async def test_oversized_packet_closes_only_that_connection(
         "4" + "9" * 50,
         "451-" + '["send_message",{"_placeholder":true,"num":0}]',
         "\x00\x01\x02",
+        '42["send_message",' + "[" * 5000 + "]" * 5000 + "]",  # deeper than the recursion limit
+        "40" + "{" * 3000,
     ],
 )
 async def test_raw_garbage_frames_do_not_break_the_server(
