@@ -30,6 +30,10 @@ class ChatPage:
         self.page.wait_for_url(f"{self.issuer}/interaction/**")
         expect(self.page.locator("input[name=password]")).to_be_visible()
 
+    def start_sign_in_with_provider_session(self) -> None:
+        """Sign-in when the provider already knows this browser: no login form (SSO)."""
+        self.page.get_by_test_id("sign-in-dev").click()
+
     def submit_login(self, username: str, password: str) -> None:
         self.page.locator("input[name=login]").fill(username)
         self.page.locator("input[name=password]").fill(password)

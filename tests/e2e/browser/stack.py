@@ -31,6 +31,7 @@ def chat_stack(spa_dist: Path, db_dir: Path, access_token_ttl: int = 600) -> Ite
             port=0,
             redirect_uris=[f"{base_url}/callback"],
             post_logout_redirect_uris=[f"{base_url}/"],
+            backchannel_logout_uri=f"{base_url}/oidc/backchannel-logout/dev",
             access_token_ttl=access_token_ttl,
         ) as idp,
         migrated_database("sqlite", db_dir) as database_url,

@@ -248,3 +248,24 @@ def test_token_renewal_with_the_refresh_token_keeps_the_chat_working(
     text = unique("after renewal")
     alice.send(text)
     alice.expect_message(text, "Alice Anderson")
+
+
+def test_signing_out_in_one_tab_ends_the_session_in_the_other(
+    new_user: NewUser, new_context: Callable[[], BrowserContext]
+) -> None:
+    # Two tabs of one browser share the provider session (one sid). Signing out in one ends that
+    # session at the provider, whose back-channel logout makes the server end the other tab's socket.
+    context = new_context()
+    first = signed_in(new_user, "alice", context)
+    second = new_user(context)
+    second.open()
+    second.start_sign_in_with_provider_session()
+    second.finish_sign_in()
+    second.join(ROOM)
+    first.sign_out()
+    expect(second.page.get_by_test_id("signed-out-view")).to_be_visible(timeout=5_000)
+    expect(second.page.get_by_test_id("notice")).to_have_attribute("data-code", "logged_out")
+    assert (
+        second.page.evaluate("() => Object.keys(sessionStorage).filter(k => k.startsWith('oidc.'))")
+        == []
+    )
