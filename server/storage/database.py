@@ -1,12 +1,18 @@
 """The async engine: aiosqlite (WAL) for the embedded default, asyncpg for PostgreSQL."""
 
+import asyncio
 import logging
-from typing import Any
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
-from sqlalchemy import event, text
+from sqlalchemy import Connection, Engine, event, text
+from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
+
+T = TypeVar("T")
 
 logger = logging.getLogger(__name__)
 
@@ -41,3 +47,41 @@ async def ping(engine: AsyncEngine) -> bool:
         logger.warning("database ping failed", exc_info=True)
         return False
     return True
+
+
+class TransactionRunner:
+    """Runs a synchronous function inside one transaction, as cheaply as the driver allows.
+
+    aiosqlite crosses to its thread for every statement; a batch of a few statements then costs
+    a thread hop each. On a SQLite file the whole transaction runs instead in ONE hop, on a
+    dedicated thread with a plain sqlite3 engine. Other databases use the async engine.
+    """
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._sync: Engine | None = None
+        self._thread: ThreadPoolExecutor | None = None
+        url = engine.url
+        if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+            self._sync = create_sync_engine(url.set(drivername="sqlite"))
+            event.listen(self._sync, "connect", _sqlite_pragmas)
+            self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
+
+    async def run(self, work: Callable[[Connection], T]) -> T:
+        """``work(connection)`` in a transaction committed before this returns."""
+        if self._sync is None or self._thread is None:
+            async with self._engine.begin() as conn:
+                return await conn.run_sync(work)
+        sync = self._sync
+
+        def transaction() -> T:
+            with sync.begin() as conn:
+                return work(conn)
+
+        return await asyncio.get_running_loop().run_in_executor(self._thread, transaction)
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._thread.shutdown(wait=True)
+        if self._sync is not None:
+            self._sync.dispose()

@@ -10,10 +10,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import insert, select, tuple_
+from sqlalchemy import Connection, insert, select, tuple_
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from server.storage.database import TransactionRunner
 from server.storage.models import utcnow
 from server.storage.repository import MESSAGES, ChatRepository, NewMessage, StoredMessage
 
@@ -36,7 +37,7 @@ class MessageWriter:
     def __init__(
         self, engine: AsyncEngine, repository: ChatRepository, room_slug: Callable[[int], str]
     ) -> None:
-        self._engine = engine
+        self._transactions = TransactionRunner(engine)
         self._repository = repository
         self._room_slug = room_slug
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
@@ -51,6 +52,7 @@ class MessageWriter:
             return
         await self._queue.join()
         self._task.cancel()
+        self._transactions.close()
 
     async def post(self, message: NewMessage, sender_name: str) -> Posted:
         """Store a message once per ``(sender, client_id)``: ``(stored, created)`` after commit."""
@@ -69,8 +71,7 @@ class MessageWriter:
 
     async def _write(self, batch: list[_Pending]) -> None:
         try:
-            async with self._engine.begin() as conn:
-                results = await self._write_batch(conn, batch)
+            results = await self._transactions.run(lambda conn: self._write_batch(conn, batch))
         except IntegrityError:
             # A concurrent writer elsewhere took a client_id (or a row is invalid): fall back to
             # one transaction per message so each gets its own outcome.
@@ -95,8 +96,9 @@ class MessageWriter:
             else:
                 pending.done.set_result(result)
 
-    async def _write_batch(self, conn: AsyncConnection, batch: list[_Pending]) -> list[Posted]:
-        existing = await self._existing(conn, batch)
+    def _write_batch(self, conn: Connection, batch: list[_Pending]) -> list[Posted]:
+        """One transaction's work, synchronous: it runs on the writer thread (SQLite)."""
+        existing = self._existing(conn, batch)
         results: list[Posted | None] = [None] * len(batch)
         to_insert: list[int] = []
         first_of: dict[tuple[int, str], int] = {}
@@ -113,7 +115,7 @@ class MessageWriter:
         if to_insert:
             now = utcnow()
             rows = [_row(batch[i].message, now) for i in to_insert]
-            inserted = await conn.execute(
+            inserted = conn.execute(
                 insert(MESSAGES).returning(
                     MESSAGES.c.id, MESSAGES.c.created_at, sort_by_parameter_order=True
                 ),
@@ -130,15 +132,15 @@ class MessageWriter:
                 results[index] = (first[0], False)
         return [r for r in results if r is not None]
 
-    async def _existing(
-        self, conn: AsyncConnection, batch: list[_Pending]
+    def _existing(
+        self, conn: Connection, batch: list[_Pending]
     ) -> dict[tuple[int, str], StoredMessage]:
         keys = {k for p in batch if (k := _idempotency_key(p.message)) is not None}
         if not keys:
             return {}
         pairs = tuple_(MESSAGES.c.sender_id, MESSAGES.c.client_id)
         names = {p.message.sender_id: p.sender_name for p in batch}
-        result = await conn.execute(select(MESSAGES).where(pairs.in_(sorted(keys))))
+        result = conn.execute(select(MESSAGES).where(pairs.in_(sorted(keys))))
         found: dict[tuple[int, str], StoredMessage] = {}
         for row in result:
             found[(int(row.sender_id), row.client_id)] = StoredMessage(
