@@ -6,19 +6,19 @@ server still does the full verification of both tokens against the served JWKS.
 """
 
 import json
-import threading
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
-import uvicorn
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+
+from tests.support.live import ServerThread, serve_asgi
 
 CLIENT_ID = "bench-spa"
 AUDIENCE = "urn:sso-chat:bench"
@@ -37,8 +37,7 @@ class BenchIdP:
             2048, parameters={"kid": "bench-1", "use": "sig", "alg": "RS256"}
         )
         self.issuer = ""
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._running: ServerThread | None = None
 
     def token_pair(self, sub: str) -> dict[str, str]:
         """A valid auth payload for ``sub``: access token (at+jwt) and ID token (aud = client)."""
@@ -96,19 +95,10 @@ class BenchIdP:
 
     def serve(self) -> None:
         """Serve discovery and JWKS on 127.0.0.1 (a free port) in a daemon thread."""
-        config = uvicorn.Config(self._app(), host="127.0.0.1", port=0, log_level="warning")
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + 20
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the bench identity provider did not start")
-            time.sleep(0.02)
-        port = self._server.servers[0].sockets[0].getsockname()[1]
-        self.issuer = f"http://127.0.0.1:{port}"
+        self._running = serve_asgi(self._app()).__enter__()
+        self.issuer = self._running.url
 
     def close(self) -> None:
-        if self._server is not None and self._thread is not None:
-            self._server.should_exit = True
-            self._thread.join(timeout=10)
+        if self._running is not None:
+            self._running.__exit__(None, None, None)
+            self._running = None

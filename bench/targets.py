@@ -6,7 +6,6 @@
 - ``node``: Node's socket.io with the same events (``bench/node/peer_server.mjs``), the peer.
 """
 
-import asyncio
 import contextlib
 import json
 import logging
@@ -14,21 +13,17 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import asyncpg
-
 from bench.idp import BenchIdP
 from server.config import Settings
-from server.storage import upgrade
+from tests.support.databases import migrated_database
 
 logger = logging.getLogger(__name__)
 
 TARGETS = ("baseline", "ours-sqlite", "ours-postgres", "node")
 NODE_DIR = Path(__file__).resolve().parent / "node"
-POSTGRES_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
 def free_port() -> int:
@@ -119,31 +114,6 @@ def write_config(path: Path, port: int, database_url: str, idp: BenchIdP) -> Non
     path.write_text("\n".join(lines), encoding="utf-8")
 
 
-async def _admin(statement: str) -> None:
-    connection = await asyncpg.connect(POSTGRES_ADMIN_DSN, timeout=10)
-    try:
-        await connection.execute(statement)
-    finally:
-        await connection.close()
-
-
-@contextlib.contextmanager
-def _database(sqlite: bool, workdir: Path) -> Iterator[str]:
-    if sqlite:
-        url = f"sqlite+aiosqlite:///{workdir / f'chat-{uuid.uuid4().hex[:8]}.db'}"
-        upgrade(url)
-        yield url
-        return
-    name = f"chat_bench_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
-    try:
-        url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
-        upgrade(url)
-        yield url
-    finally:
-        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
 @contextlib.contextmanager
 def start(target: str, workdir: Path, idp: BenchIdP) -> Iterator[tuple[int, str]]:
     """Start ``target``; yields the server's pid and base URL, and stops it on exit."""
@@ -157,7 +127,9 @@ def start(target: str, workdir: Path, idp: BenchIdP) -> Iterator[tuple[int, str]
         with _process(argv, port, workdir) as running:
             yield running
     elif target in ("ours-sqlite", "ours-postgres"):
-        with _database(target == "ours-sqlite", workdir) as url:
+        kind = "sqlite" if target == "ours-sqlite" else "postgresql"
+        (database_dir := workdir / f"db-{port}").mkdir()
+        with migrated_database(kind, database_dir) as url:
             config = workdir / f"config-{port}.toml"
             write_config(config, port, url, idp)
             argv = [sys.executable, "-m", "server", "--config", str(config), "serve"]
