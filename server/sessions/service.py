@@ -4,7 +4,7 @@ import logging
 
 from server.config import SessionSettings
 from server.errors import AppError
-from server.identity import Clock, Identity, InvalidTokenError, LogoutRequest
+from server.identity import Clock, Identity, InvalidRequestError, InvalidTokenError, LogoutRequest
 from server.sessions.errors import (
     IdentityChangedError,
     RateLimitedError,
@@ -39,6 +39,8 @@ class SessionService:
         Raises:
             TooManyConnectionsError (too_many_connections), SessionRevokedError (session_revoked).
         """
+        if self.registry.get(sid) is not None:  # a socket's identity is bound once, at connect
+            raise InvalidRequestError(f"{sid} is already bound to an identity")
         if self.revocations.is_revoked(identity):
             raise SessionRevokedError(f"{identity.subject}: session logged out")
         if self.registry.count_for(identity) >= self._settings.max_connections_per_user:
