@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -52,36 +53,34 @@ def _measure(
     return figures(runs), cpu, details
 
 
-def run(targets: list[str], *, quick: bool, workdir: Path) -> dict[str, Any]:
-    """Measure every target; a target that fails is reported in ``errors`` and skipped."""
+def run(targets: list[str], *, quick: bool, workdir: Path, rounds: int = 1) -> dict[str, Any]:
+    """Measure every target, ``rounds`` times interleaved; each figure is the median of its rounds.
+
+    Interleaving (baseline, ours, …, baseline, ours, …) spreads the drift of a shared machine
+    over every target instead of landing on whichever ran during a busy minute. A target that
+    fails is reported in ``errors`` and skipped.
+    """
     scenarios = plan(quick)
     idp = BenchIdP()
     idp.serve()
     try:
         auths = _auth_files(workdir, idp, users_needed(scenarios))
         results: dict[str, Any] = {
-            "meta": _meta(targets, quick, scenarios),
+            "meta": _meta(targets, quick, scenarios, rounds),
             "figures": {figure: {} for figure in report.FIGURES},
             "cpu": {s.name: {} for s in scenarios},
             "details": {s.name: {} for s in scenarios},
             "errors": {},
+            "samples": {figure: {} for figure in report.FIGURES},
         }
-        for target in targets:
-            load = os.getloadavg()
-            results["meta"]["loadavg_before"][target] = load
-            logger.info("measuring %s (load average %.2f)", target, load[0])
-            kind = "ours" if target.startswith("ours") else "insecure"
-            try:
-                found, cpu, details = _measure(target, scenarios, workdir, idp, auths[kind])
-            except Exception as exc:  # one broken target must not lose the others' figures
-                logger.error("%s failed: %s", target, exc)
-                results["errors"][target] = "".join(traceback.format_exception(exc))
-                continue
-            for figure, value in found.items():
-                results["figures"][figure][target] = value
-            for scenario in cpu:
-                results["cpu"][scenario][target] = cpu[scenario]
-                results["details"][scenario][target] = details[scenario]
+        for round_number in range(1, rounds + 1):
+            for target in targets:
+                if target in results["errors"]:
+                    continue
+                _measure_round(results, target, round_number, scenarios, workdir, idp, auths)
+        for figure, by_target in results["samples"].items():
+            for target, values in by_target.items():
+                results["figures"][figure][target] = statistics.median(values)
     finally:
         idp.close()
     results["ratios"] = report.ratios(results["figures"])
@@ -89,10 +88,39 @@ def run(targets: list[str], *, quick: bool, workdir: Path) -> dict[str, Any]:
     return results
 
 
-def _meta(targets: list[str], quick: bool, scenarios: list[Scenario]) -> dict[str, Any]:
+def _measure_round(
+    results: dict[str, Any],
+    target: str,
+    round_number: int,
+    scenarios: list[Scenario],
+    workdir: Path,
+    idp: BenchIdP,
+    auths: dict[str, Path],
+) -> None:
+    load = os.getloadavg()
+    results["meta"]["loadavg_before"].setdefault(target, []).append(load)
+    logger.info("round %d: measuring %s (load average %.2f)", round_number, target, load[0])
+    kind = "ours" if target.startswith("ours") else "insecure"
+    try:
+        found, cpu, details = _measure(target, scenarios, workdir, idp, auths[kind])
+    except Exception as exc:  # one broken target must not lose the others' figures
+        logger.error("%s failed: %s", target, exc)
+        results["errors"][target] = "".join(traceback.format_exception(exc))
+        return
+    for figure, value in found.items():
+        results["samples"][figure].setdefault(target, []).append(value)
+    for scenario in cpu:  # the CPU split and details of the last round
+        results["cpu"][scenario][target] = cpu[scenario]
+        results["details"][scenario][target] = details[scenario]
+
+
+def _meta(
+    targets: list[str], quick: bool, scenarios: list[Scenario], rounds: int
+) -> dict[str, Any]:
     node = subprocess.run(["node", "--version"], capture_output=True, text=True, check=False)
     return {
         "mode": "quick" if quick else "full",
+        "rounds": rounds,
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "targets": targets,
         "python": platform.python_version(),
@@ -117,6 +145,12 @@ def main(argv: list[str] | None = None) -> int:
         help=f"comma-separated, from {','.join(TARGETS)} (baseline is needed for ratios)",
     )
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="the JSON results")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=None,
+        help="interleaved rounds, median per figure (default: 3, or 1 with --quick)",
+    )
     args = parser.parse_args(argv)
     targets = [t.strip() for t in args.targets.split(",") if t.strip()]
     unknown = sorted(set(targets) - set(TARGETS))
@@ -126,7 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     ensure_node_modules()
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="chat-bench-") as workdir:
-        results = run(targets, quick=args.quick, workdir=Path(workdir))
+        rounds = args.rounds or (1 if args.quick else 3)
+        results = run(targets, quick=args.quick, workdir=Path(workdir), rounds=rounds)
     results["meta"]["elapsed_s"] = round(time.monotonic() - started, 1)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")

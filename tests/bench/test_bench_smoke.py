@@ -31,7 +31,19 @@ def _run_quick(output: Path) -> dict[str, Any]:
 def test_quick_run_measures_every_figure_for_baseline_and_ours(tmp_path: Path) -> None:
     results = _run_quick(tmp_path / "latest.json")
 
-    assert set(results) == {"meta", "figures", "ratios", "cpu", "details", "targets", "errors"}
+    assert set(results) == {
+        "meta",
+        "figures",
+        "samples",
+        "ratios",
+        "cpu",
+        "details",
+        "targets",
+        "errors",
+    }
+    for figure, by_target in results["samples"].items():  # one round in quick mode
+        for target, values in by_target.items():
+            assert values == [results["figures"][figure][target]]
     assert results["errors"] == {}
     assert results["meta"]["mode"] == "quick"
     assert results["meta"]["targets"] == MEASURED
