@@ -2,12 +2,14 @@
 
 import base64
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from server.identity.errors import InvalidTokenError
 
 MAX_TOKEN_CHARS = 16 * 1024
+_BASE64URL = re.compile(r"[A-Za-z0-9_-]+")
 # Key-carrying headers are never followed; a token that carries one is refused outright.
 FORBIDDEN_HEADERS = frozenset({"jku", "jwk", "x5u", "x5c", "crit"})
 
@@ -19,6 +21,8 @@ class UnverifiedToken:
     raw: str
     header: dict[str, Any]
     claims: dict[str, Any]
+    signing_input: bytes
+    signature: bytes
 
     @property
     def alg(self) -> str:
@@ -47,22 +51,30 @@ def peek(token: object, what: str) -> UnverifiedToken:
     if len(token) > MAX_TOKEN_CHARS:
         raise InvalidTokenError(f"{what}: longer than {MAX_TOKEN_CHARS} characters")
     parts = token.split(".")
-    if len(parts) != 3 or not all(parts):
+    if len(parts) != 3 or not all(_BASE64URL.fullmatch(part) for part in parts):
         raise InvalidTokenError(f"{what}: not a compact JWS")
     header = _json_part(parts[0], what, "header")
     claims = _json_part(parts[1], what, "payload")
+    signature = _decode(parts[2], what, "signature")
     if not isinstance(header.get("alg"), str):
         raise InvalidTokenError(f"{what}: header has no alg")
     forbidden = FORBIDDEN_HEADERS & header.keys()
     if forbidden:
         raise InvalidTokenError(f"{what}: forbidden header {sorted(forbidden)}")
-    return UnverifiedToken(token, header, claims)
+    signing_input = f"{parts[0]}.{parts[1]}".encode("ascii")
+    return UnverifiedToken(token, header, claims, signing_input, signature)
+
+
+def _decode(segment: str, what: str, name: str) -> bytes:
+    try:
+        return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+    except ValueError as exc:
+        raise InvalidTokenError(f"{what}: {name} is not base64url") from exc
 
 
 def _json_part(segment: str, what: str, name: str) -> dict[str, Any]:
     try:
-        raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
-        value = json.loads(raw)
+        value = json.loads(_decode(segment, what, name))
     except ValueError as exc:
         raise InvalidTokenError(f"{what}: {name} is not base64url JSON") from exc
     if not isinstance(value, dict):

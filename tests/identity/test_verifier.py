@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 from joserfc import jws
-from joserfc.jwk import OctKey, RSAKey
+from joserfc.jwk import ECKey, OctKey, RSAKey
 
 from server.identity import (
     IdpUnavailableError,
@@ -129,6 +129,9 @@ async def test_tampered_payload_is_refused(idp: FakeIdP, verifier: TokenVerifier
         "e30.e30.",
         "W10.e30.abc",
         "e30.W10.abc",
+        "e30=.e30.abc",
+        "e30.e+0.abc",
+        "e3 0.e30.abc",
         42,
         None,
         ["x"],
@@ -298,3 +301,26 @@ async def test_error_classes_carry_their_codes() -> None:
 
 def test_header_base64_helper_round_trips() -> None:
     assert base64.urlsafe_b64decode(b64url(b"{}") + "==") == b"{}"
+
+
+async def test_es256_signature_of_another_key_or_length_is_refused(
+    idp: FakeIdP, verifier: TokenVerifier
+) -> None:
+    stranger = ECKey.generate_key("P-256", parameters={"kid": "ec-1"})
+    forged = idp.sign(idp.claims(), key=stranger, typ="at+jwt")
+    assert await refused(verifier, forged, idp.id_token()) == "invalid_token"
+    header, payload, _ = idp.access_token(key=idp.ec).split(".")
+    assert (
+        await refused(verifier, f"{header}.{payload}.{b64url(b'x' * 10)}", idp.id_token())
+        == "invalid_token"
+    )
+
+
+async def test_padded_base64_of_a_valid_token_is_refused(
+    idp: FakeIdP, verifier: TokenVerifier
+) -> None:
+    header, payload, signature = idp.access_token().split(".")
+    assert (
+        await refused(verifier, f"{header}.{payload}.{signature}==", idp.id_token())
+        == "invalid_token"
+    )
