@@ -30,6 +30,7 @@ def plan(quick: bool) -> list[Scenario]:
                 "concurrency": 20 if quick else 50,
                 "warmup": 5 if quick else 20,
                 "settleMs": 300 if quick else 1000,
+                "waves": 1 if quick else 4,
             },
             120,
         ),

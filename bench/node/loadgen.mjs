@@ -85,19 +85,28 @@ function percentile(sorted, p) {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
-// Connect `clients` authenticated sockets, `concurrency` at a time; then hold them idle.
-async function connects({ clients, concurrency, warmup, settleMs }) {
+// Connect `clients` authenticated sockets, `concurrency` at a time, and hold them idle: the CPU and
+// memory windows (begin/end/idle) are this first wave's, in a fresh server process. Then `waves - 1`
+// more waves connect and close again, so the rate counts several waves instead of one short window.
+async function connects({ clients, concurrency, warmup, settleMs, waves = 1 }) {
   await closeAll(await connectAll(clients, warmup, concurrency)); // users past `clients`
   await sleep(300);
   await sync("begin");
-  const start = performance.now();
-  const sockets = await connectAll(0, clients, concurrency);
-  const elapsed = (performance.now() - start) / 1000;
+  let start = performance.now();
+  const held = await connectAll(0, clients, concurrency);
+  let elapsed = (performance.now() - start) / 1000;
   await sync("end");
   await sleep(settleMs);
   await sync("idle");
-  await closeAll(sockets);
-  return { clients, concurrency, elapsed_s: elapsed, connects_per_s: clients / elapsed };
+  await closeAll(held);
+  for (let wave = 1; wave < waves; wave++) {
+    start = performance.now();
+    const sockets = await connectAll(0, clients, concurrency);
+    elapsed += (performance.now() - start) / 1000;
+    await closeAll(sockets);
+  }
+  const total = clients * waves;
+  return { clients, concurrency, waves, elapsed_s: elapsed, connects_per_s: total / elapsed };
 }
 
 // `clients` sockets in one room; the first `senders` send in a closed loop (next after the ack).
