@@ -115,7 +115,6 @@ class JwksCache:
         self._last_fetch = float("-inf")
         self._serving_stale = False
         self._retry_interval = max(provider.jwks_min_refresh_interval_seconds, 1.0)
-        self.fetches = 0
 
     @property
     def metadata(self) -> ProviderMetadata | None:
@@ -174,7 +173,6 @@ class JwksCache:
     async def _fetch(self) -> KeySet:
         provider = self._provider
         self._last_fetch = self._clock.monotonic()
-        self.fetches += 1
         try:
             if self._metadata is None:
                 self._metadata = await discover(self._http, provider)

@@ -27,7 +27,6 @@ class LiveSession:
     bucket: TokenBucket
     events: TokenBucket
     generation: int = 0
-    warned: bool = False
 
 
 @dataclass(slots=True)
@@ -53,9 +52,6 @@ class SessionRegistry:
         self._deadlines: list[_Deadline] = []
         self._order = itertools.count()
 
-    def __len__(self) -> int:
-        return len(self._by_sid)
-
     def get(self, sid: str) -> LiveSession | None:
         return self._by_sid.get(sid)
 
@@ -79,7 +75,6 @@ class SessionRegistry:
         """New tokens for the same user: new expiry, name and groups."""
         session.identity = identity
         session.generation += 1
-        session.warned = False
         self._schedule(session)
 
     def remove(self, sid: str) -> LiveSession | None:
@@ -123,8 +118,6 @@ class SessionRegistry:
             session = self._by_sid.get(deadline.sid)
             if session is None or session.generation != deadline.generation:
                 continue  # disconnected or refreshed since
-            if deadline.due is Due.WARN:
-                session.warned = True
             found.append((deadline.due, session))
         return found
 

@@ -7,7 +7,7 @@ from sqlalchemy import Table, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from server.storage.models import Logout, metadata, utcnow
+from server.storage.models import Logout, as_utc, metadata, utcnow
 
 LOGOUTS: Table = metadata.tables[Logout.__tablename__]
 
@@ -26,7 +26,7 @@ def _timestamp(seconds: float) -> datetime:
 
 
 def _seconds(value: datetime) -> float:
-    return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
+    return as_utc(value).timestamp()
 
 
 class LogoutRepository:

@@ -3,14 +3,14 @@
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Table, and_, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from server.storage.models import Message, Room, User, metadata, utcnow
+from server.storage.models import Message, Room, User, as_utc, metadata, utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -195,14 +195,11 @@ class ChatRepository:
 
 
 def _stored(row: Any) -> StoredMessage:
-    created: datetime = row.created_at
-    if created.tzinfo is None:  # SQLite keeps no offset; everything is stored in UTC
-        created = created.replace(tzinfo=UTC)
     return StoredMessage(
         id=int(row.id),
         room_slug=row.slug,
         text=row.text,
-        created_at=created,
+        created_at=as_utc(row.created_at),
         client_id=row.client_id,
         sender_id=int(row.sender_id),
         sender_issuer=row.sender_issuer,

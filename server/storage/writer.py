@@ -8,14 +8,14 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import Connection, insert, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from server.storage.database import TransactionRunner
-from server.storage.models import utcnow
+from server.storage.models import as_utc, utcnow
 from server.storage.repository import MESSAGES, ChatRepository, NewMessage, StoredMessage
 
 logger = logging.getLogger(__name__)
@@ -147,7 +147,7 @@ class MessageWriter:
                 id=int(row.id),
                 room_slug=self._room_slug(int(row.room_id)),
                 text=row.text,
-                created_at=_aware(row.created_at),
+                created_at=as_utc(row.created_at),
                 client_id=row.client_id,
                 sender_id=int(row.sender_id),
                 sender_issuer=row.sender_issuer,
@@ -156,13 +156,13 @@ class MessageWriter:
             )
         return found
 
-    def _stored(self, pending: _Pending, message_id: int, created_at: object) -> StoredMessage:
+    def _stored(self, pending: _Pending, message_id: int, created_at: datetime) -> StoredMessage:
         message = pending.message
         return StoredMessage(
             id=message_id,
             room_slug=self._room_slug(message.room_id),
             text=message.text,
-            created_at=_aware(created_at),
+            created_at=as_utc(created_at),
             client_id=message.client_id,
             sender_id=message.sender_id,
             sender_issuer=message.sender_issuer,
@@ -186,8 +186,3 @@ def _row(message: NewMessage, now: object) -> dict[str, object]:
         "sender_subject": message.sender_subject,
         "sender_session_id": message.sender_session_id,
     }
-
-
-def _aware(value: object) -> datetime:
-    assert isinstance(value, datetime)
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)

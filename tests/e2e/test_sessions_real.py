@@ -87,7 +87,7 @@ async def test_rotated_keys_verify_and_removed_keys_are_refused(
 ) -> None:
     server, idp = real
     before = await asyncio.to_thread(sign_in, idp.issuer, "alice", "alice-password")
-    (await connect(server.url, before)).sio.disconnect  # noqa: B018  # connect proves the old key works
+    await (await connect(server.url, before)).close()  # the old key works before the rotation
     await asyncio.to_thread(idp.rotate_keys)
     after = await asyncio.to_thread(sign_in, idp.issuer, "bob", "bob-password")
     client = await connect(server.url, after)  # an unknown kid: one JWKS refresh, then it verifies

@@ -1,6 +1,7 @@
 """The verifier against hand-minted tokens: every hostile shape is refused with its code."""
 
 import base64
+import hashlib
 import json
 import time
 from typing import Any
@@ -212,8 +213,6 @@ async def test_multiple_audiences_with_our_azp_are_accepted(
 
 async def test_at_hash_must_match_the_access_token(idp: FakeIdP, verifier: TokenVerifier) -> None:
     access = idp.access_token()
-    import hashlib
-
     digest = hashlib.sha256(access.encode()).digest()
     good = b64url(digest[:16])
     assert (await verifier.verify(access, idp.id_token(at_hash=good))).subject == "alice"
