@@ -104,6 +104,8 @@ def write_config(path: Path, port: int, database_url: str, idp: BenchIdP) -> Non
         "allowed_origins": [f"http://127.0.0.1:{port}"],
         "websocket_only": True,
         "log_level": "warning",
+        "frames_per_second": 1_000_000,  # like the session limits: the load is not a flood
+        "frame_burst": 1_000_000,
     }
     lines = ["[server]", *(f"{k} = {_toml_value(v)}" for k, v in server.items())]
     if overrides := session_overrides():

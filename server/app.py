@@ -1,52 +1,28 @@
 """The composition root: ``create_app(settings)`` builds every object; nothing happens at import."""
 
-import asyncio
 import gc
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
 import socketio
 from starlette.applications import Starlette
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp
 
-from server.chat import ChatNamespace, ChatService, HalfOpenReaper
+from server.chat import ChatNamespace, ChatService
 from server.config import Settings
-from server.http import WebRoutes, content_security_policy
+from server.gateway import FrameGuard, GuardedServer, HalfOpenReaper, PollingBinding
+from server.headers import SecurityHeaders
+from server.http import ERROR_HANDLERS, WebRoutes, content_security_policy
 from server.identity import Clock, IdpUnavailableError, SystemClock, TokenVerifier
+from server.periodic import Job, running
 from server.sessions import SessionService
 from server.storage import LogoutRepository, check_schema, create_engine
 
 logger = logging.getLogger(__name__)
 
-REVOCATION_SYNC_SECONDS = 5.0
-GC_THRESHOLD_0 = 20_000  # how soon a logout stored by another process is enforced here
-
-
-class SecurityHeaders:
-    """Adds the headers every response of ours carries (pure ASGI: WebSockets pass untouched)."""
-
-    def __init__(self, app: ASGIApp, csp: str) -> None:
-        self._app = app
-        self._headers = [
-            (b"content-security-policy", csp.encode()),
-            (b"x-content-type-options", b"nosniff"),
-            (b"referrer-policy", b"no-referrer"),
-            (b"x-frame-options", b"DENY"),
-        ]
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self._app(scope, receive, send)
-            return
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message = {**message, "headers": [*message.get("headers", []), *self._headers]}
-            await send(message)
-
-        await self._app(scope, receive, send_with_headers)
+GC_THRESHOLD_0 = 20_000
 
 
 async def _warm_up(verifier: TokenVerifier) -> None:
@@ -68,24 +44,14 @@ def _calm_the_garbage_collector() -> None:
     gc.set_threshold(GC_THRESHOLD_0, 20, 20)
 
 
-async def _every(seconds: float, job: Callable[[], Awaitable[object]]) -> None:
-    while True:
-        await asyncio.sleep(seconds)
-        try:
-            await job()
-        except Exception:  # one failed run must not stop the next
-            logger.exception("periodic job failed")
-
-
-def _socketio_server(settings: Settings) -> socketio.AsyncServer:
-    return socketio.AsyncServer(
+def _socketio_server(settings: Settings) -> GuardedServer:
+    return GuardedServer(
         async_mode="asgi",
         # Never empty: python-socketio treats [] as "no origin check at all".
         cors_allowed_origins=list(settings.server.allowed_origins),
         max_http_buffer_size=settings.server.max_payload_bytes,
         transports=["websocket"] if settings.server.websocket_only else ["polling", "websocket"],
-        logger=False,  # its logs would carry event payloads and the auth data
-        engineio_logger=False,
+        max_queued_packets=settings.server.max_queued_packets,
     )
 
 
@@ -107,6 +73,15 @@ def create_app(
     namespace = ChatNamespace(verifier, chat, sessions)
     sio.register_namespace(namespace)
     reaper = HalfOpenReaper(sio, settings.server.connect_timeout_seconds)
+    bindings = PollingBinding(
+        live=lambda: sio.eio.sockets, max_bytes=settings.server.max_payload_bytes
+    )
+    jobs = [
+        Job("reaper", reaper.interval, reaper.sweep),
+        Job("polling-bindings", reaper.interval, bindings.prune),
+        Job("session-sweep", settings.sessions.sweep_interval_seconds, namespace.sweep),
+        Job("logout-sync", settings.sessions.revocation_sync_seconds, namespace.sync_logouts),
+    ]
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -116,21 +91,25 @@ def create_app(
         await _warm_up(verifier)
         _calm_the_garbage_collector()
         logger.info("ready: %d providers, %d rooms", len(settings.providers), len(settings.rooms))
-        tasks = [
-            asyncio.create_task(_every(reaper.interval, reaper.sweep)),
-            asyncio.create_task(_every(settings.sessions.sweep_interval_seconds, namespace.sweep)),
-            asyncio.create_task(_every(REVOCATION_SYNC_SECONDS, sessions.revocations.sync)),
-        ]
-        try:
-            yield
-        finally:
-            for task in tasks:
-                task.cancel()
-            await chat.stop()
-            await http.aclose()
-            await engine.dispose()
+        async with running(jobs):
+            try:
+                yield
+            finally:
+                await chat.stop()
+                await http.aclose()
+                await engine.dispose()
 
     routes = WebRoutes(settings, verifier, engine, namespace.backchannel_logout).routes()
-    web = Starlette(routes=routes, lifespan=lifespan)
-    app: ASGIApp = socketio.ASGIApp(sio, other_asgi_app=web, socketio_path="socket.io")
-    return SecurityHeaders(app, content_security_policy(settings))
+    web = Starlette(routes=routes, lifespan=lifespan, exception_handlers=ERROR_HANDLERS)
+    app = socketio.ASGIApp(sio, other_asgi_app=web, socketio_path="socket.io")
+    return SecurityHeaders(_wire_guards(app, bindings, settings), content_security_policy(settings))
+
+
+def _wire_guards(app: ASGIApp, bindings: PollingBinding, settings: Settings) -> ASGIApp:
+    """Frame rules on every WebSocket; long-polling sessions bound to their browser."""
+    bound = bindings.wrap(app) if not settings.server.websocket_only else app
+    return FrameGuard(
+        bound,
+        frames_per_second=settings.server.frames_per_second,
+        frame_burst=settings.server.frame_burst,
+    )

@@ -110,7 +110,11 @@ class ServerSettings(_Model):
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=0, le=65535)] = 8000
     allowed_origins: tuple[str, ...] = ("http://127.0.0.1:8000", "http://localhost:8000")
-    websocket_only: bool = False
+    # Long-polling names its session only by the sid in the URL; off unless an operator opts in.
+    websocket_only: bool = True
+    frames_per_second: Annotated[float, Field(gt=0, le=1_000_000)] = 200
+    frame_burst: Annotated[int, Field(ge=1, le=1_000_000)] = 400
+    max_queued_packets: Annotated[int, Field(ge=10, le=1_000_000)] = 1000
     max_message_chars: Annotated[int, Field(ge=1, le=100_000)] = 4000
     max_payload_bytes: Annotated[int, Field(ge=4096, le=16 * 1024 * 1024)] = 64 * 1024
     connect_timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 10
@@ -153,6 +157,7 @@ class SessionSettings(_Model):
     events_per_second: Annotated[float, Field(gt=0, le=100_000)] = 50
     event_burst: Annotated[int, Field(ge=1, le=100_000)] = 100
     logout_retention_seconds: Annotated[int, Field(ge=3600, le=90 * 86400)] = 7 * 86400
+    revocation_sync_seconds: Annotated[float, Field(gt=0, le=60)] = 5
 
 
 class DatabaseSettings(_Model):
@@ -186,10 +191,19 @@ class Settings(_Model):
         _require_unique([r.slug for r in self.rooms], "room slug")
         if not self.providers:
             raise ValueError("at least one [[providers]] entry is required")
+        _frames_above_events(self.server, self.sessions)
         return self
 
     def provider(self, provider_id: str) -> ProviderConfig | None:
         return next((p for p in self.providers if p.id == provider_id), None)
+
+
+def _frames_above_events(server: ServerSettings, sessions: SessionSettings) -> None:
+    # Events over their budget get a rate_limited ack; only a flood far past it closes the socket.
+    if server.frames_per_second < sessions.events_per_second:
+        raise ValueError("server.frames_per_second must be at least sessions.events_per_second")
+    if server.frame_burst < sessions.event_burst:
+        raise ValueError("server.frame_burst must be at least sessions.event_burst")
 
 
 def _require_unique(values: list[str], what: str) -> None:

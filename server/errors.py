@@ -14,8 +14,8 @@ class AppError(Exception):
     retryable: ClassVar[bool] = False
 
     def public(self) -> dict[str, object]:
-        """The error as sent to clients: code and message, never the log detail."""
-        return {"code": self.code, "message": self.message}
+        """The error as sent to clients: code, message and retryable, never the log detail."""
+        return {"code": self.code, "message": self.message, "retryable": self.retryable}
 
 
 class ConfigError(AppError):

@@ -1,17 +1,21 @@
-"""Starlette routes: health, the SPA's public sign-in settings, and the built SPA itself."""
+"""Starlette routes: health, the SPA's public sign-in settings, back-channel logout, the SPA."""
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from pathlib import Path
-from urllib.parse import parse_qs
+from http import HTTPStatus
+from pathlib import Path, PurePath
+from typing import Any
+from urllib.parse import parse_qsl
 
 from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
-from starlette.routing import Mount, Route
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Match, Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.types import Scope
+from starlette.types import ExceptionHandler, Scope
 
 from server.config import Settings
 from server.errors import AppError
@@ -20,38 +24,125 @@ from server.storage import ping
 
 logger = logging.getLogger(__name__)
 
-
 NO_STORE = {"Cache-Control": "no-store"}
+FORM = "application/x-www-form-urlencoded"
+MAX_LOGOUT_BODY = 32 * 1024
+MAX_FORM_FIELDS = 10
+# A provider sends its few hundred bytes at once (and itself gives up after a few seconds):
+# a body that trickles in is someone holding a connection open.
+LOGOUT_READ_SECONDS = 5.0
+# The paths the web app routes itself ("." is "/", as StaticFiles normalizes it); any other path
+# that is not a file is a 404, so a typo or a probe never gets a page that looks like a success.
+CLIENT_ROUTES = frozenset({".", "callback"})
+
+LogoutHandler = Callable[[str, object], Awaitable[int]]
+
+
+def _declared_length(headers: Headers) -> int | None:
+    value = headers.get("content-length")
+    if value is None:
+        return None
+    if not (value.isascii() and value.isdigit() and len(value) <= 18):
+        raise InvalidRequestError("logout request: bad Content-Length")
+    return int(value)
+
+
+def _require_form(headers: Headers) -> None:
+    media_type = headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != FORM:
+        raise InvalidRequestError("logout request is not a form")
+    declared = _declared_length(headers)
+    if declared is not None and declared > MAX_LOGOUT_BODY:
+        raise InvalidRequestError("logout request too large (Content-Length)")
+
+
+async def _read_body(request: Request) -> bytes:
+    """The body, refused as soon as it passes the limit or takes too long (Content-Length or not)."""
+    body = bytearray()
+    try:
+        async with asyncio.timeout(LOGOUT_READ_SECONDS):
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > MAX_LOGOUT_BODY:
+                    raise InvalidRequestError("logout request too large")
+    except TimeoutError as exc:
+        raise InvalidRequestError("logout request body too slow") from exc
+    except ClientDisconnect as exc:
+        raise InvalidRequestError("logout request: the client went away") from exc
+    return bytes(body)
+
+
+def _only_field(body: bytes, name: str) -> str:
+    try:
+        # A form body is ASCII; its %-escapes must be UTF-8 (UnicodeError is a ValueError).
+        fields = parse_qsl(
+            body.decode("ascii"),
+            keep_blank_values=True,
+            max_num_fields=MAX_FORM_FIELDS,
+            errors="strict",
+        )
+        values = [value for key, value in fields if key == name]
+    except ValueError as exc:
+        raise InvalidRequestError("logout request is not a valid form") from exc
+    if len(values) != 1 or not values[0]:
+        raise InvalidRequestError(f"logout request without exactly one {name}")
+    return values[0]
 
 
 async def _logout_token(request: Request) -> str:
-    if (
-        request.headers.get("content-type", "").split(";")[0].strip()
-        != "application/x-www-form-urlencoded"
-    ):
-        raise InvalidRequestError("logout request is not a form")
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_LOGOUT_BODY:
-            raise InvalidRequestError("logout request too large")
-    values = parse_qs(body.decode("ascii", errors="replace"), max_num_fields=10)
-    tokens = values.get("logout_token", [])
-    if len(tokens) != 1:
-        raise InvalidRequestError("logout request without exactly one logout_token")
-    return tokens[0]
+    _require_form(request.headers)
+    return _only_field(await _read_body(request), "logout_token")
+
+
+class ApiRoute(Route):
+    """A route that owns its path for every method: a wrong one is 405 here, never the web app."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        match, child_scope = super().matches(scope)
+        return (Match.FULL if match is Match.PARTIAL else match), child_scope
 
 
 class SpaFiles(StaticFiles):
-    """Static files; an unknown path that is not an asset gets ``index.html`` (client routes)."""
+    """The built web app: its files, ``index.html`` for its client routes, 404 for the rest.
+
+    Files are served only from inside ``static_dir`` (symlinks are not followed out of it) and
+    never a dotfile; each answer is revalidated (ETag), so a new build is seen at once.
+    """
 
     async def get_response(self, path: str, scope: Scope) -> Response:
+        if any(part.startswith(".") for part in PurePath(path).parts):
+            raise HTTPException(status_code=404)
         try:
             return await super().get_response(path, scope)
         except HTTPException as exc:
-            if exc.status_code != 404 or "." in Path(path).name:
+            if exc.status_code != 404 or path not in CLIENT_ROUTES:
                 raise
-            return FileResponse(Path(str(self.directory)) / "index.html")
+            return await super().get_response("index.html", scope)
+
+    def file_response(self, *args: Any, **kwargs: Any) -> Response:
+        response = super().file_response(*args, **kwargs)
+        response.headers["Cache-Control"] = "no-cache"
+        return response
+
+
+def _http_error(request: Request, exc: Exception) -> Response:
+    if not isinstance(exc, HTTPException):  # registered for HTTPException only
+        return _internal_error(request, exc)
+    code = HTTPStatus(exc.status_code).phrase.lower().replace(" ", "_").replace("-", "_")
+    headers = {**(exc.headers or {}), **NO_STORE}
+    return JSONResponse({"error": code}, status_code=exc.status_code, headers=headers)
+
+
+def _internal_error(_: Request, __: Exception) -> Response:
+    # Starlette re-raises after this answer, so the traceback still reaches the server log.
+    return JSONResponse({"error": "internal_error"}, status_code=500, headers=NO_STORE)
+
+
+# For Starlette(exception_handlers=...): every error answer of ours is JSON, never a traceback.
+ERROR_HANDLERS: dict[Any, ExceptionHandler] = {
+    HTTPException: _http_error,
+    Exception: _internal_error,
+}
 
 
 def content_security_policy(settings: Settings) -> str:
@@ -62,10 +153,6 @@ def content_security_policy(settings: Settings) -> str:
         f"connect-src 'self' {issuers}; form-action 'self' {issuers}; frame-src {issuers}; "
         "object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
     )
-
-
-LogoutHandler = Callable[[str, object], Awaitable[int]]
-MAX_LOGOUT_BODY = 32 * 1024
 
 
 class WebRoutes:
@@ -85,9 +172,9 @@ class WebRoutes:
 
     def routes(self) -> list[Route | Mount]:
         routes: list[Route | Mount] = [
-            Route("/healthz", self.healthz, methods=["GET"]),
-            Route("/config", self.public_config, methods=["GET"]),
-            Route(
+            ApiRoute("/healthz", self.healthz, methods=["GET"]),
+            ApiRoute("/config", self.public_config, methods=["GET"]),
+            ApiRoute(
                 "/oidc/backchannel-logout/{provider_id}", self.backchannel_logout, methods=["POST"]
             ),
         ]
@@ -111,7 +198,7 @@ class WebRoutes:
             "database": "ok" if database_ok else "unavailable",
             "providers": providers,
         }
-        return JSONResponse(body, status_code=200 if database_ok else 503)
+        return JSONResponse(body, status_code=200 if database_ok else 503, headers=NO_STORE)
 
     async def public_config(self, _: Request) -> JSONResponse:
         """What the web app needs to sign in: public client settings only."""
@@ -138,8 +225,11 @@ class WebRoutes:
         try:
             ended = await self._logout(provider_id, await _logout_token(request))
         except AppError as exc:
-            logger.info("back-channel logout for %s refused: %s (%s)", provider_id, exc.code, exc)
+            # %.80r: the id comes from the URL; repr keeps a newline in it from forging log lines.
+            logger.info(
+                "back-channel logout for %.80r refused: %s (%s)", provider_id, exc.code, exc
+            )
             body = {"error": "invalid_request", "error_description": exc.code}
             return JSONResponse(body, status_code=400, headers=NO_STORE)
-        logger.info("back-channel logout for %s ended %d sockets", provider_id, ended)
+        logger.info("back-channel logout for %.80r ended %d sockets", provider_id, ended)
         return Response(status_code=200, headers=NO_STORE)

@@ -1,7 +1,6 @@
 """Chat: payloads, room rules and the Socket.IO namespace."""
 
-from server.chat.reaper import HalfOpenReaper
 from server.chat.service import ChatService
 from server.chat.transport import ChatNamespace
 
-__all__ = ["ChatNamespace", "ChatService", "HalfOpenReaper"]
+__all__ = ["ChatNamespace", "ChatService"]

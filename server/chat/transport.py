@@ -1,6 +1,5 @@
 """ChatNamespace: the only module that speaks Socket.IO. Errors become refusals or error acks here."""
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -102,15 +101,18 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # socketio 
         # Event names come from the client: any JSON value. Logged with %r, cut short.
         name = event[:80] if isinstance(event, str) else repr(event)[:80]
         try:
+            # Every event is charged first, known or not: junk must not be free.
+            self._sessions.check_event_rate(self._connection(sid))
             handler = self._handlers.get(event) if isinstance(event, str) else None
             if handler is None:
                 raise UnknownEventError(repr(name))
             if len(args) > 2:
                 raise InvalidPayloadError("more than one payload argument")
-            self._sessions.check_event_rate(self._connection(sid))
             return await handler(self, sid, args[1] if len(args) > 1 else None)
         except AppError as exc:
-            logger.info("event %r from %s refused: %s (%s)", name, sid, exc.code, exc)
+            # A flood of refused events must not become a flood of log lines.
+            level = logging.DEBUG if exc.code == "rate_limited" else logging.INFO
+            logger.log(level, "event %r from %s refused: %s (%s)", name, sid, exc.code, exc)
             return {"ok": False, "error": exc.public()}
         except Exception:
             logger.exception("event %r from %s failed", name, sid)
@@ -141,11 +143,7 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # socketio 
         # themselves on connect_error, the others are cut off once the refusal has been delivered.
         eio_sid = self.server.manager.eio_sid_from_sid(sid, self.namespace)
         if eio_sid is not None:
-            self.server.start_background_task(self._close_transport, eio_sid)
-
-    async def _close_transport(self, eio_sid: str) -> None:
-        await asyncio.sleep(REFUSED_CLOSE_DELAY_SECONDS)
-        await self.server.eio.disconnect(eio_sid)
+            self.server.close_soon(eio_sid, delay=REFUSED_CLOSE_DELAY_SECONDS)
 
     async def on_disconnect(self, sid: str, reason: object = None) -> None:
         self._sessions.remove(sid)
@@ -173,6 +171,10 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # socketio 
             else:
                 ended.append(session.sid)
         await self.end_sessions(ended, "token_expired")
+
+    async def sync_logouts(self) -> None:
+        """End the live sockets that logouts stored by other server processes cover."""
+        await self.end_sessions(await self._sessions.sync_logouts(), "logged_out")
 
     async def backchannel_logout(self, provider_id: str, logout_token: object) -> int:
         """Verify a back-channel logout token and end the sessions it names; returns how many.

@@ -99,8 +99,11 @@ def _rsa_bits(modulus: object) -> int:
 class JwksCache:
     """The keys of ONE provider, so one provider's keys never verify another's tokens.
 
-    Fetches are single-flight. The TTL comes from ``Cache-Control: max-age`` clamped to the
-    provider's bounds. An unknown ``kid`` forces at most one refresh per
+    Fetches are single-flight: callers that wait while a fetch runs share its outcome, success or
+    failure, and a failure is never kept beyond that flight. The TTL comes from
+    ``Cache-Control: max-age`` clamped to the provider's bounds. While the provider is down,
+    expired keys are served for ``jwks_max_stale_seconds`` past their TTL (refetched at most once
+    per retry interval), and never after that. An unknown ``kid`` forces at most one refresh per
     ``jwks_min_refresh_interval_seconds``, measured from the last fetch.
     """
 
@@ -113,6 +116,8 @@ class JwksCache:
         self._keys: KeySet | None = None
         self._expires_at = 0.0
         self._last_fetch = float("-inf")
+        self._flights = 0  # fetches that ended in keys or a failure: a waiter shares the last
+        self._last_failed = False
         self._serving_stale = False
         self._retry_interval = max(provider.jwks_min_refresh_interval_seconds, 1.0)
 
@@ -123,56 +128,80 @@ class JwksCache:
     @property
     def available(self) -> bool:
         """True when usable keys are held (fresh, or stale within the allowed staleness)."""
-        if self._keys is None:
-            return False
-        limit = self._expires_at + self._provider.jwks_max_stale_seconds
-        return self._clock.monotonic() < limit
+        return self._usable(self._clock.monotonic()) is not None
 
     async def get(self) -> KeySet:
         """Current keys, fetched when absent or expired.
 
         Raises:
-            IdpUnavailableError: the keys cannot be fetched and none are cached.
+            IdpUnavailableError: the keys cannot be fetched and none usable are cached (none at
+                all, or expired more than ``jwks_max_stale_seconds`` ago).
         """
-        keys = self._keys
         now = self._clock.monotonic()
-        if keys is not None and now < self._expires_at:
-            return keys
+        if self._keys is not None and now < self._expires_at:
+            return self._keys
+        stale = self._usable(now)
         if (
-            keys is not None
+            stale is not None
             and self._serving_stale
             and now - self._last_fetch < self._retry_interval
         ):
-            return keys  # the provider is down: do not hammer it on every connect
+            return stale  # the provider is down: do not hammer it on every connect
         try:
-            return await self._refresh(force=False)
+            return await self._refresh()
         except IdpUnavailableError:
-            if keys is None or now >= self._expires_at + self._provider.jwks_max_stale_seconds:
+            stale = self._usable(self._clock.monotonic())  # the fetch took time
+            if stale is None:
                 raise
             logger.warning("provider %s: keys unreachable, serving cached keys", self._provider.id)
             self._serving_stale = True
-            return keys
+            return stale
 
     async def refresh_for_unknown_kid(self) -> KeySet | None:
-        """One forced refresh for an unknown ``kid``, or ``None`` if one happened too recently."""
+        """One forced refresh for an unknown ``kid``, or ``None`` if one happened too recently.
+
+        Raises:
+            IdpUnavailableError: the refresh failed (stale keys are never the answer here).
+        """
         interval = self._provider.jwks_min_refresh_interval_seconds
         if self._clock.monotonic() - self._last_fetch < interval:
             return None
-        return await self._refresh(force=True)
+        return await self._refresh()
 
-    async def _refresh(self, *, force: bool) -> KeySet:
-        started = self._clock.monotonic()
+    def _usable(self, now: float) -> KeySet | None:
+        """The held keys while fresh or within the allowed staleness; ``get`` and ``available``
+        both decide here, so they always agree."""
+        if self._keys is None or now >= self._expires_at + self._provider.jwks_max_stale_seconds:
+            return None
+        return self._keys
+
+    async def _refresh(self) -> KeySet:
+        flight = self._flights
         async with self._lock:
-            # Someone else fetched while we waited: use theirs (single flight).
-            if self._keys is not None and self._last_fetch >= started:
-                return self._keys
-            if not force and self._keys is not None and self._clock.monotonic() < self._expires_at:
-                return self._keys
+            if self._flights != flight:
+                return self._shared_outcome()  # someone else fetched while we waited
             return await self._fetch()
 
+    def _shared_outcome(self) -> KeySet:
+        if self._last_failed or self._keys is None:
+            raise IdpUnavailableError(f"provider {self._provider.id}: keys unreachable")
+        return self._keys
+
     async def _fetch(self) -> KeySet:
-        provider = self._provider
         self._last_fetch = self._clock.monotonic()
+        try:
+            keys, cache_control = await self._download()
+        except IdpUnavailableError:
+            self._flights, self._last_failed = self._flights + 1, True  # the waiters share it
+            raise
+        self._flights, self._last_failed = self._flights + 1, False
+        self._keys, self._serving_stale = keys, False
+        self._expires_at = self._last_fetch + self._ttl(cache_control)
+        logger.info("provider %s: loaded %d signing keys", self._provider.id, len(keys.keys))
+        return keys
+
+    async def _download(self) -> tuple[KeySet, str]:
+        provider = self._provider
         try:
             if self._metadata is None:
                 self._metadata = await discover(self._http, provider)
@@ -182,12 +211,7 @@ class JwksCache:
         except IdpUnavailableError:
             self._metadata = None  # the jwks_uri may have moved: rediscover next time
             raise
-        keys = parse_key_set(document, provider.id)
-        self._keys = keys
-        self._serving_stale = False
-        self._expires_at = self._last_fetch + self._ttl(headers.get("cache-control", ""))
-        logger.info("provider %s: loaded %d signing keys", provider.id, len(keys.keys))
-        return keys
+        return parse_key_set(document, provider.id), headers.get("cache-control", "")
 
     def _ttl(self, cache_control: str) -> float:
         provider = self._provider

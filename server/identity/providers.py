@@ -59,7 +59,7 @@ async def fetch_json(
             return json.loads(body), response.headers
     except httpx.HTTPError as exc:
         raise IdpUnavailableError(f"GET {url} failed: {type(exc).__name__}") from exc
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested past the parser's limit
         raise IdpUnavailableError(f"GET {url}: not JSON") from exc
 
 

@@ -43,8 +43,10 @@ def peek(token: object, what: str) -> UnverifiedToken:
     """Split and decode a compact JWS without verifying it.
 
     Raises:
-        InvalidTokenError (invalid_token): not a string, too long, not three base64url JSON parts,
-            or a forbidden header (``jku``, ``jwk``, ``x5u``, ``x5c``, ``crit``).
+        InvalidTokenError (invalid_token): not a string, too long (checked before anything is
+            decoded), not three base64url JSON objects (nested deeper than the parser allows
+            included), no ``alg``, a ``kid`` or ``typ`` that is not a string, or a forbidden
+            header (``jku``, ``jwk``, ``x5u``, ``x5c``, ``crit``).
     """
     if not isinstance(token, str) or not token:
         raise InvalidTokenError(f"{what}: not a non-empty string")
@@ -56,13 +58,19 @@ def peek(token: object, what: str) -> UnverifiedToken:
     header = _json_part(parts[0], what, "header")
     claims = _json_part(parts[1], what, "payload")
     signature = _decode(parts[2], what, "signature")
+    _check_header(header, what)
+    signing_input = f"{parts[0]}.{parts[1]}".encode("ascii")
+    return UnverifiedToken(token, header, claims, signing_input, signature)
+
+
+def _check_header(header: dict[str, Any], what: str) -> None:
     if not isinstance(header.get("alg"), str):
         raise InvalidTokenError(f"{what}: header has no alg")
+    if any(not isinstance(header.get(name, ""), str) for name in ("kid", "typ")):
+        raise InvalidTokenError(f"{what}: header kid or typ is not a string")
     forbidden = FORBIDDEN_HEADERS & header.keys()
     if forbidden:
         raise InvalidTokenError(f"{what}: forbidden header {sorted(forbidden)}")
-    signing_input = f"{parts[0]}.{parts[1]}".encode("ascii")
-    return UnverifiedToken(token, header, claims, signing_input, signature)
 
 
 def _decode(segment: str, what: str, name: str) -> bytes:
@@ -77,6 +85,8 @@ def _json_part(segment: str, what: str, name: str) -> dict[str, Any]:
         value = json.loads(_decode(segment, what, name))
     except ValueError as exc:
         raise InvalidTokenError(f"{what}: {name} is not base64url JSON") from exc
+    except RecursionError as exc:  # json's C parser stops at the recursion limit, cleanly
+        raise InvalidTokenError(f"{what}: {name} is nested too deeply") from exc
     if not isinstance(value, dict):
         raise InvalidTokenError(f"{what}: {name} is not a JSON object")
     return value

@@ -27,9 +27,12 @@ from server.identity.tokens import UnverifiedToken, peek
 
 logger = logging.getLogger(__name__)
 
+MAX_ID_CHARS = 255  # `sub` and `sid`, as the database stores them
+
 ACCESS_TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt", "jwt"})
 MAX_NAME_CHARS = 200
 MAX_GROUPS = 500
+MAX_NUMERIC_DATE = 253402300799  # 9999-12-31T23:59:59Z, the last second a datetime can hold
 _HASH_FOR_ALG = {"256": hashlib.sha256, "384": hashlib.sha384, "512": hashlib.sha512}
 
 
@@ -62,7 +65,8 @@ class ProviderVerifier:
     def check_claims(
         self, claims: Mapping[str, Any], audience: str, what: str, *, require_sub: bool = True
     ) -> None:
-        """``iss`` exact, ``aud`` contains ``audience``; ``sub``/``exp``/``iat`` required; nbf.
+        """``iss`` exact, ``aud`` contains ``audience``; ``sub``/``exp``/``iat`` required; nbf;
+        every date between 1970 and 9999.
 
         Logout tokens may name only a session (``require_sub=False``) and need no ``exp``.
         """
@@ -81,6 +85,7 @@ class ProviderVerifier:
             raise TokenExpiredError(f"{what}: expired") from exc
         except JoseError as exc:
             raise InvalidTokenError(f"{what}: claim check failed: {exc.error}") from exc
+        _check_dates(claims, what)
 
     async def _key_for(self, token: UnverifiedToken, what: str) -> PublicKey:
         key_set = await self.keys.get()
@@ -175,6 +180,14 @@ class TokenVerifier:
         return claims
 
 
+def _check_dates(claims: Mapping[str, Any], what: str) -> None:
+    # A valid NumericDate can still be too large for a float or a datetime (10**400, year 10000).
+    for name in ("exp", "iat", "nbf"):
+        value = claims.get(name)
+        if value is not None and not 0 <= value <= MAX_NUMERIC_DATE:
+            raise InvalidTokenError(f"{what}: {name} is out of range")
+
+
 def _reject_id_token_claims(claims: Mapping[str, Any]) -> None:
     # An ID token is never an access token, whatever its audience says (RFC 9068 §4, RFC 8725 §3.11).
     if "nonce" in claims or "at_hash" in claims or "c_hash" in claims:
@@ -204,14 +217,23 @@ def _identity(
     return Identity(
         provider_id=provider.id,
         issuer=provider.issuer,
-        subject=access["sub"],
+        subject=_bounded("sub", access["sub"]),
         name=_display_name(provider, access, id_claims),
         groups=_groups(provider, access, id_claims),
         scopes=scopes,
-        session_id=_first_str("sid", id_claims, access),
+        session_id=_bounded("sid", _first_str("sid", id_claims, access)),
         expires_at=float(access["exp"]),
         issued_at=float(access["iat"]),
     )
+
+
+def _bounded(claim: str, value: Any) -> Any:
+    # OIDC Core caps `sub` at 255 ASCII characters; `sid` has no cap there, but it is stored with
+    # every message and 255 is more than any provider we know uses. Longer is refused at connect,
+    # not found out at the first message.
+    if isinstance(value, str) and len(value) > MAX_ID_CHARS:
+        raise InvalidTokenError(f"{claim} longer than {MAX_ID_CHARS} characters")
+    return value
 
 
 def _first_str(claim: str, *sources: Mapping[str, Any]) -> str | None:

@@ -7,6 +7,7 @@ from server.sessions.errors import (
     SessionRevokedError,
     TooManyConnectionsError,
 )
+from server.sessions.ratelimit import TokenBucket
 from server.sessions.registry import Due, LiveSession, SessionRegistry
 from server.sessions.service import ReplayedLogoutError, SessionService
 
@@ -20,5 +21,6 @@ __all__ = [
     "SessionRegistry",
     "SessionRevokedError",
     "SessionService",
+    "TokenBucket",
     "TooManyConnectionsError",
 ]

@@ -22,3 +22,7 @@ class TokenBucket:
             return False
         self.tokens -= 1
         return True
+
+    def refilled(self, now: float) -> bool:
+        """Whether the bucket would be full at ``now``."""
+        return self.tokens + (now - self.updated) * self.rate >= self.burst

@@ -55,6 +55,9 @@ class SessionRegistry:
     def get(self, sid: str) -> LiveSession | None:
         return self._by_sid.get(sid)
 
+    def sessions(self) -> list[LiveSession]:
+        return list(self._by_sid.values())
+
     def count_for(self, identity: Identity) -> int:
         return len(self._by_user.get(identity.key, ()))
 
@@ -83,9 +86,21 @@ class SessionRegistry:
             sids = self._by_user[session.identity.key]
             sids.discard(sid)
             if not sids:
+                # The user's message bucket outlives the socket: reconnecting must not refill it.
+                # It is forgotten once it would be full again anyway (forget_refilled_buckets).
                 del self._by_user[session.identity.key]
-                self._user_buckets.pop(session.identity.key, None)
         return session
+
+    def forget_refilled_buckets(self, now: float) -> int:
+        """Drop the message buckets of users with no socket whose bucket has refilled."""
+        idle = [
+            key
+            for key, bucket in self._user_buckets.items()
+            if key not in self._by_user and bucket.refilled(now)
+        ]
+        for key in idle:
+            del self._user_buckets[key]
+        return len(idle)
 
     def matching(self, issuer: str, subject: str | None, session_id: str | None) -> list[str]:
         """Sockets of a provider session (``session_id``), else of a whole subject."""

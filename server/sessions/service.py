@@ -1,5 +1,6 @@
 """SessionService: admission, refresh, limits, expiry and back-channel logout of live sessions."""
 
+import asyncio
 import logging
 
 from server.config import SessionSettings
@@ -13,14 +14,19 @@ from server.sessions.errors import (
     TooManyConnectionsError,
 )
 from server.sessions.registry import Due, LiveSession, SessionRegistry
-from server.sessions.revocations import RevocationIndex
+from server.sessions.revocations import Logouts, RevocationIndex
 from server.storage import LogoutRecord, LogoutRepository
 
 logger = logging.getLogger(__name__)
 
+BUCKET_PRUNE_SECONDS = 60.0
+
 
 class ReplayedLogoutError(InvalidTokenError):
     """A logout token whose ``jti`` was already used."""
+
+    code = "token_replayed"
+    message = "This logout token was already used."
 
 
 class SessionService:
@@ -31,7 +37,9 @@ class SessionService:
         self._logouts = logouts
         self._clock = clock
         self.registry = SessionRegistry(settings)
+        self._next_bucket_prune = 0.0
         self.revocations = RevocationIndex(logouts)
+        self._sync_failures = 0
 
     def admit(self, sid: str, identity: Identity) -> LiveSession:
         """Register a verified connection.
@@ -86,13 +94,19 @@ class SessionService:
         self.registry.remove(sid)
 
     def due(self) -> list[tuple[Due, LiveSession]]:
+        """Sessions whose expiry warning or end is due (and, now and then, idle buckets pruned)."""
+        now = self._clock.monotonic()
+        if now >= self._next_bucket_prune:
+            self.registry.forget_refilled_buckets(now)
+            self._next_bucket_prune = now + BUCKET_PRUNE_SECONDS
         return self.registry.due(self._clock.now())
 
     async def logout(self, request: LogoutRequest) -> list[str]:
-        """Record a verified logout (once per ``jti``); returns the sockets it ends.
+        """Record a verified logout (once per ``jti``); returns the sockets it ends: those whose
+        token was issued at or before it (a token issued after it comes from a new sign-in).
 
         Raises:
-            ReplayedLogoutError (invalid_token): the ``jti`` was seen before.
+            ReplayedLogoutError (token_replayed): the ``jti`` was seen before.
         """
         record = LogoutRecord(
             issuer=request.issuer,
@@ -103,7 +117,41 @@ class SessionService:
         )
         if not await self.revocations.record(record):
             raise ReplayedLogoutError(f"logout jti replayed for {request.provider_id}")
-        return self.registry.matching(request.issuer, request.subject, request.session_id)
+        logout = Logouts()
+        logout.add(record)
+        return self._covered(logout)
+
+    async def sync_logouts(self) -> list[str]:
+        """Follow the logouts stored by every process; returns the live sockets the new ones end.
+
+        Only logouts another process received are new here (this one ended its sockets at once).
+        A failed or slow sync (bounded by the sync interval) loads nothing, is logged once, and
+        the next sync loads what it missed.
+        """
+        loaded = await self._load_logouts()
+        return self._covered(loaded) if loaded else []
+
+    def _covered(self, logouts: Logouts) -> list[str]:
+        """The live sockets ``logouts`` end: the same rule here and wherever a logout arrives."""
+        return [s.sid for s in self.registry.sessions() if logouts.covers(s.identity)]
+
+    async def _load_logouts(self) -> Logouts:
+        try:
+            async with asyncio.timeout(self._settings.revocation_sync_seconds):
+                loaded = await self.revocations.sync()
+        except Exception as exc:  # any database or driver error: the job must go on, and it will
+            self._sync_failed(exc)
+            return Logouts()
+        if self._sync_failures:
+            logger.info("loading logouts works again after %d failures", self._sync_failures)
+            self._sync_failures = 0
+        self.revocations.prune(self._clock.now() - self._settings.logout_retention_seconds)
+        return loaded
+
+    def _sync_failed(self, exc: Exception) -> None:
+        self._sync_failures += 1
+        if self._sync_failures == 1:  # once per outage, not once per interval
+            logger.warning("loading logouts failed; retrying quietly", exc_info=exc)
 
     async def start(self) -> None:
         """Forget logouts past retention, then load the rest into the revocation index."""

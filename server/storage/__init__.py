@@ -1,6 +1,7 @@
 """Storage: SQL tables, the async engine, migrations and the chat repository."""
 
 from server.storage.database import create_engine, ping
+from server.storage.errors import StorageError, StorageUnavailableError
 from server.storage.logouts import LogoutRecord, LogoutRepository
 from server.storage.migrate import check_schema, upgrade
 from server.storage.repository import ChatRepository, NewMessage, StoredMessage
@@ -12,6 +13,8 @@ __all__ = [
     "LogoutRepository",
     "MessageWriter",
     "NewMessage",
+    "StorageError",
+    "StorageUnavailableError",
     "StoredMessage",
     "check_schema",
     "create_engine",

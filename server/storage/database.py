@@ -30,7 +30,11 @@ def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEn
 
 
 def create_engine(url: str, **options: Any) -> AsyncEngine:
-    """An async engine for ``url``; SQLite gets WAL, foreign keys and a busy timeout."""
+    """An async engine for ``url``; SQLite gets WAL, foreign keys and a busy timeout.
+
+    Errors never quote statement parameters (they hold message text, and errors get logged).
+    """
+    options = {"hide_parameters": True, **options}
     if url.startswith("sqlite"):
         engine = create_async_engine(url, **options)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
@@ -63,7 +67,7 @@ class TransactionRunner:
         self._thread: ThreadPoolExecutor | None = None
         url = engine.url
         if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
-            self._sync = create_sync_engine(url.set(drivername="sqlite"))
+            self._sync = create_sync_engine(url.set(drivername="sqlite"), hide_parameters=True)
             event.listen(self._sync, "connect", _sqlite_pragmas)
             self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
 
@@ -81,7 +85,8 @@ class TransactionRunner:
         return await asyncio.get_running_loop().run_in_executor(self._thread, transaction)
 
     def close(self) -> None:
+        """Release the thread and engine without waiting: a stuck statement must not block stop."""
         if self._thread is not None:
-            self._thread.shutdown(wait=True)
+            self._thread.shutdown(wait=False, cancel_futures=True)
         if self._sync is not None:
             self._sync.dispose()

@@ -90,6 +90,7 @@ class Logout(SQLModel, table=True):
         UniqueConstraint("issuer", "jti", name="uq_logouts_issuer_jti"),
         Index("ix_logouts_issuer_session_id", "issuer", "session_id"),
         Index("ix_logouts_issuer_subject", "issuer", "subject"),
+        Index("ix_logouts_received_at", "received_at"),  # each sync re-reads the recent ones
     )
 
     id: int | None = Field(

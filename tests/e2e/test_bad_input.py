@@ -2,8 +2,7 @@
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import aiohttp
@@ -16,21 +15,7 @@ from devidp.process import DevIdp
 from tests.e2e.conftest import Accounts
 from tests.support.clients import ChatClient, connected
 from tests.support.live import LiveServer, dev_provider, make_settings
-
-
-@asynccontextmanager
-async def raw_socket(
-    server: LiveServer, auth: object = None
-) -> AsyncIterator[aiohttp.ClientWebSocketResponse]:
-    """A bare engine.io WebSocket: opened, and connected to the namespace when ``auth`` is given."""
-    url = server.url.replace("http", "ws") + "/socket.io/?EIO=4&transport=websocket"
-    async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
-        await ws.receive()  # the engine.io open packet
-        if auth is not None:
-            await ws.send_str("40" + json.dumps(auth))
-            assert (await ws.receive()).data.startswith("40")
-        yield ws
-
+from tests.support.wire import Polling, raw_socket
 
 BAD_EVENTS: list[tuple[str, Any, str]] = [
     ("send_message", None, "invalid_request"),
@@ -127,36 +112,20 @@ async def test_a_client_sent_connect_event_cannot_change_the_identity(
     assert ack["message"]["sender"]["subject"] == "u-alice-0001"
 
 
-class Polling:
-    """The engine.io long-polling transport spoken by hand (python-socketio's client is slow at it)."""
-
-    def __init__(self, base_url: str) -> None:
-        self._http = httpx.AsyncClient(base_url=base_url, timeout=10)
-        self.sid = ""
-
-    async def open(self) -> None:
-        response = await self._http.get("/socket.io/?EIO=4&transport=polling")
-        self.sid = json.loads(response.text[1:])["sid"]
-
-    async def post(self, packet: str) -> None:
-        response = await self._http.post(self._path, content=packet)
-        assert response.text == "OK"
-
-    async def get(self) -> httpx.Response:
-        return await self._http.get(self._path)
-
-    @property
-    def _path(self) -> str:
-        return f"/socket.io/?EIO=4&transport=polling&sid={self.sid}"
-
-    async def close(self) -> None:
-        await self._http.aclose()
+@pytest.fixture
+def polling_server(devidp: DevIdp, sqlite_url: str) -> Iterator[LiveServer]:
+    """A server with long-polling turned on (off by default)."""
+    settings = make_settings(
+        database_url=sqlite_url, providers=[dev_provider(devidp.issuer)], websocket_only=False
+    )
+    with LiveServer(settings) as live:
+        yield live
 
 
 async def test_long_polling_connect_is_verified_and_refused_clients_are_cut_off(
-    server: LiveServer,
+    polling_server: LiveServer,
 ) -> None:
-    polling = Polling(server.url)
+    polling = Polling(polling_server.url)
     try:
         await polling.open()
         await polling.post('40{"access_token":"x","id_token":"y"}')
@@ -170,9 +139,9 @@ async def test_long_polling_connect_is_verified_and_refused_clients_are_cut_off(
 
 
 async def test_long_polling_transport_binds_the_verified_identity(
-    server: LiveServer, accounts: Accounts
+    polling_server: LiveServer, accounts: Accounts
 ) -> None:
-    polling = Polling(server.url)
+    polling = Polling(polling_server.url)
     try:
         await polling.open()
         await polling.post("40" + json.dumps(accounts.auth("bob")))
@@ -195,6 +164,7 @@ async def test_unauthenticated_connections_are_closed_after_the_timeout(
         database_url=sqlite_url,
         providers=[dev_provider(devidp.issuer)],
         connect_timeout_seconds=0.4,
+        websocket_only=False,
     )
     with LiveServer(settings) as live:
         idle = Polling(live.url)
@@ -223,7 +193,7 @@ async def test_foreign_origin_is_refused(server: LiveServer, accounts: Accounts)
 async def test_oversized_packet_closes_only_that_connection(
     server: LiveServer, accounts: Accounts
 ) -> None:
-    async with raw_socket(server, accounts.auth("alice")) as ws:
+    async with raw_socket(server.url, accounts.auth("alice")) as ws:
         await ws.send_str('42["send_message",{"room":"general","text":"' + "x" * 200_000 + '"}]')
         closed = await ws.receive(timeout=5)
         assert closed.type in {
@@ -258,7 +228,7 @@ async def test_oversized_packet_closes_only_that_connection(
 async def test_raw_garbage_frames_do_not_break_the_server(
     server: LiveServer, accounts: Accounts, frame: str
 ) -> None:
-    async with raw_socket(server, accounts.auth("alice")) as ws:
+    async with raw_socket(server.url, accounts.auth("alice")) as ws:
         await ws.send_str(frame)
         await asyncio.sleep(0.1)
     client = await connected(server.url, accounts.auth("alice"))
@@ -272,7 +242,7 @@ async def test_raw_garbage_frames_do_not_break_the_server(
 
 
 async def test_event_before_connect_is_ignored(server: LiveServer) -> None:
-    async with raw_socket(server) as ws:
+    async with raw_socket(server.url) as ws:
         await ws.send_str('420["send_message",{"room":"general","text":"unauthenticated"}]')
         with pytest.raises(asyncio.TimeoutError):
             await ws.receive(timeout=0.5)  # no ack: there is no session to speak for
@@ -282,7 +252,7 @@ async def test_event_before_connect_is_ignored(server: LiveServer) -> None:
 async def test_non_string_or_huge_event_names_get_an_unknown_event_ack(
     server: LiveServer, accounts: Accounts, name: str
 ) -> None:
-    async with raw_socket(server, accounts.auth("alice")) as ws:
+    async with raw_socket(server.url, accounts.auth("alice")) as ws:
         await ws.send_str(f"427[{name},{{}}]")
         ack = (await ws.receive(timeout=5)).data
     assert ack.startswith("437")
@@ -292,7 +262,7 @@ async def test_non_string_or_huge_event_names_get_an_unknown_event_ack(
 async def test_an_event_racing_the_connect_is_never_served_unauthenticated(
     server: LiveServer, accounts: Accounts
 ) -> None:
-    async with raw_socket(server) as ws:
+    async with raw_socket(server.url) as ws:
         await ws.send_str('40{"access_token":"bad","id_token":"bad"}')
         await ws.send_str('421["send_message",{"room":"general","text":"raced"}]')
         frames = [(await ws.receive(timeout=5)).data]
@@ -310,12 +280,11 @@ async def test_an_event_racing_the_connect_is_never_served_unauthenticated(
     assert history["messages"] == []
 
 
-async def test_websocket_only_refuses_long_polling(
+async def test_long_polling_is_refused_by_default(
     devidp: DevIdp, sqlite_url: str, accounts: Accounts
 ) -> None:
-    settings = make_settings(
-        database_url=sqlite_url, providers=[dev_provider(devidp.issuer)], websocket_only=True
-    )
+    settings = make_settings(database_url=sqlite_url, providers=[dev_provider(devidp.issuer)])
+    assert settings.server.websocket_only
     with LiveServer(settings) as live:
         async with httpx.AsyncClient(base_url=live.url) as http:
             polling = await http.get("/socket.io/?EIO=4&transport=polling")

@@ -1,3 +1,4 @@
+import asyncio
 from collections.abc import AsyncIterator
 
 import httpx
@@ -40,6 +41,32 @@ async def http(idp: FakeIdP) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 def verifier(idp: FakeIdP, http: httpx.AsyncClient, clock: FakeClock) -> TokenVerifier:
     return TokenVerifier.build([provider_config(idp)], http, clock)
+
+
+class SlowProvider:
+    """The fake provider behind a transport that yields on every request, as a network does, so
+    concurrent fetches really overlap; counts every request, failed ones too."""
+
+    def __init__(self, idp: FakeIdP, delay: float = 0.01) -> None:
+        self.idp = idp
+        self.delay = delay
+        self.requests = 0
+
+    async def handle(self, request: httpx.Request) -> httpx.Response:
+        self.requests += 1
+        await asyncio.sleep(self.delay)
+        return self.idp.handle(request)
+
+
+@pytest.fixture
+def slow(idp: FakeIdP) -> SlowProvider:
+    return SlowProvider(idp)
+
+
+@pytest.fixture
+async def slow_verifier(slow: SlowProvider, clock: FakeClock) -> AsyncIterator[TokenVerifier]:
+    async with httpx.AsyncClient(transport=httpx.MockTransport(slow.handle)) as client:
+        yield TokenVerifier.build([provider_config(slow.idp)], client, clock)
 
 
 async def refused(verifier: TokenVerifier, access: object, id_token: object | None) -> str:

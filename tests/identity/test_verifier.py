@@ -1,6 +1,5 @@
 """The verifier against hand-minted tokens: every hostile shape is refused with its code."""
 
-import base64
 import hashlib
 import json
 import time
@@ -91,6 +90,10 @@ async def test_kid_of_a_real_key_with_a_foreign_signature_is_refused(
         ({"sub": ""}, "invalid_token"),
         ({"sub": 42}, "invalid_token"),
         ({"exp": "tomorrow"}, "invalid_token"),
+        ({"exp": 10**400}, "invalid_token"),  # a JSON number no float holds
+        ({"exp": 253402300800}, "invalid_token"),  # year 10000
+        ({"iat": -(10**400)}, "invalid_token"),
+        ({"nbf": -1}, "invalid_token"),
         ({"scope": "openid chat:read"}, "insufficient_scope"),
         ({"scope": None}, "insufficient_scope"),
     ],
@@ -204,6 +207,39 @@ async def test_bad_id_tokens_are_refused(
     assert code == ("token_expired" if "exp" in claims else "invalid_token")
 
 
+@pytest.mark.parametrize("typ", ["at+jwt", "logout+jwt"])
+async def test_id_token_with_another_tokens_typ_is_refused(
+    idp: FakeIdP, verifier: TokenVerifier, typ: str
+) -> None:
+    claims = idp.claims(aud=idp.client_id, scope=None, client_id=None, nonce="n")
+    id_token = idp.sign(claims, typ=typ)
+    assert await refused(verifier, idp.access_token(), id_token) == "invalid_token"
+
+
+async def test_a_key_published_for_rs256_does_not_verify_ps256(
+    idp: FakeIdP, verifier: TokenVerifier
+) -> None:
+    # The same RSA key, the same kid, another algorithm than the JWKS names for it.
+    same_key = RSAKey.import_key({**idp.rsa.as_dict(private=True), "alg": "PS256"})
+    header = {"alg": "PS256", "kid": "rsa-1", "typ": "at+jwt"}
+    payload = json.dumps(idp.claims()).encode()
+    token = jws.serialize_compact(header, payload, same_key, algorithms=["PS256"])
+    assert await refused(verifier, token, idp.id_token()) == "invalid_token"
+
+
+async def test_a_token_without_kid_verifies_only_with_an_unambiguous_key(
+    idp: FakeIdP, http: httpx.AsyncClient, clock: FakeClock
+) -> None:
+    verifier = TokenVerifier.build([provider_config(idp)], http, clock)
+    kidless = idp.sign(idp.claims(), kid=None, typ="at+jwt")
+    assert (await verifier.verify(kidless, idp.id_token())).subject == "alice"
+    second = RSAKey.generate_key(2048, parameters={"kid": "rsa-2", "alg": "RS256"})
+    idp.published = [*idp.published, second.as_dict(private=False)]  # two RS256 keys now
+    verifier = TokenVerifier.build([provider_config(idp)], http, clock)
+    token = idp.sign(idp.claims(), kid=None, typ="at+jwt")  # signed by the first of them
+    assert await refused(verifier, token, idp.id_token()) == "invalid_token"
+
+
 async def test_multiple_audiences_with_our_azp_are_accepted(
     idp: FakeIdP, verifier: TokenVerifier
 ) -> None:
@@ -298,10 +334,6 @@ async def test_error_classes_carry_their_codes() -> None:
     assert not InvalidTokenError.retryable
 
 
-def test_header_base64_helper_round_trips() -> None:
-    assert base64.urlsafe_b64decode(b64url(b"{}") + "==") == b"{}"
-
-
 async def test_es256_signature_of_another_key_or_length_is_refused(
     idp: FakeIdP, verifier: TokenVerifier
 ) -> None:
@@ -322,4 +354,18 @@ async def test_padded_base64_of_a_valid_token_is_refused(
     assert (
         await refused(verifier, f"{header}.{payload}.{signature}==", idp.id_token())
         == "invalid_token"
+    )
+
+
+@pytest.mark.parametrize("claim", ["sub", "sid"])
+async def test_a_subject_or_session_id_longer_than_the_database_holds_is_refused(
+    idp: FakeIdP, verifier: TokenVerifier, claim: str
+) -> None:
+    # Accepted at connect, it would make every message of that user fail on PostgreSQL.
+    fits: dict[str, Any] = {claim: "s" * 255}
+    long: dict[str, Any] = {claim: "s" * 256}
+    identity = await verifier.verify(idp.access_token(**fits), idp.id_token(**fits))
+    assert (identity.subject if claim == "sub" else identity.session_id) == "s" * 255
+    assert (
+        await refused(verifier, idp.access_token(**long), idp.id_token(**long)) == "invalid_token"
     )

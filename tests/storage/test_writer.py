@@ -1,31 +1,150 @@
-"""The batching writer on SQLite and PostgreSQL: one commit per batch, each message once."""
+"""The batching writer on SQLite and PostgreSQL: one commit per batch, each message once, and
+no sender left waiting when the database, the writer or the sender itself fails mid-batch."""
 
 import asyncio
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import Engine, event, func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from server.storage import ChatRepository, MessageWriter, NewMessage
+from server.storage import (
+    ChatRepository,
+    MessageWriter,
+    NewMessage,
+    StorageError,
+    StorageUnavailableError,
+)
 from server.storage.repository import MESSAGES
+from server.storage.writer import WRITER_TASK_NAME
 from tests.storage.test_repository import count_messages, new_message
 
+Started = tuple[MessageWriter, dict[str, int], int]
 
-@pytest.fixture
-async def writer(engine: AsyncEngine) -> AsyncIterator[tuple[MessageWriter, dict[str, int], int]]:
+
+async def started_writer(engine: AsyncEngine, **options: float) -> Started:
     repo = ChatRepository(engine)
     rooms = await repo.sync_rooms([("general", "General"), ("other", "Other")])
     slugs = {room_id: slug for slug, room_id in rooms.items()}
     alice = await repo.upsert_user("https://idp.test", "alice", "Alice")
-    writer = MessageWriter(engine, repo, lambda room_id: slugs[room_id])
+    writer = MessageWriter(engine, repo, lambda room_id: slugs[room_id], **options)
     writer.start()
-    yield writer, rooms, alice
-    await writer.stop()
+    return writer, rooms, alice
+
+
+@pytest.fixture
+async def writer(engine: AsyncEngine) -> AsyncIterator[Started]:
+    started = await started_writer(engine)
+    yield started
+    await started[0].stop()
+
+
+def _same_database(conn: Any, engine: AsyncEngine) -> bool:
+    # The writer may use its own synchronous engine on the same SQLite file: match by database.
+    return bool(conn.engine.url.database == engine.url.database)
+
+
+@contextmanager
+def transactions(engine: AsyncEngine) -> Iterator[dict[str, int]]:
+    """Counts ``begin`` and ``commit`` on every engine that writes to this database."""
+    counts = {"begin": 0, "commit": 0}
+
+    def counter(name: str) -> Callable[[Any], None]:
+        def count(conn: Any) -> None:
+            if _same_database(conn, engine):
+                counts[name] += 1
+
+        return count
+
+    listeners = [("begin", counter("begin")), ("commit", counter("commit"))]
+    for name, listener in listeners:
+        event.listen(Engine, name, listener)
+    try:
+        yield counts
+    finally:
+        for name, listener in listeners:
+            event.remove(Engine, name, listener)
+
+
+@contextmanager
+def on_first_insert(engine: AsyncEngine, action: Callable[[Any], None]) -> Iterator[None]:
+    """Runs ``action(connection)`` inside the first INSERT INTO messages, before it executes.
+
+    It runs on whichever thread runs the statement (the SQLite writer thread, or the loop).
+    """
+    fired: list[bool] = []
+
+    def hook(conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        if (
+            not fired
+            and _same_database(conn, engine)
+            and statement.startswith("INSERT INTO messages")
+        ):
+            fired.append(True)
+            action(conn)
+
+    event.listen(Engine, "before_cursor_execute", hook)
+    try:
+        yield
+    finally:
+        event.remove(Engine, "before_cursor_execute", hook)
+
+
+@asynccontextmanager
+async def writes_blocked(engine: AsyncEngine) -> AsyncIterator[Any]:
+    """Another connection holds the lock that inserts into messages wait for; yields it."""
+    async with engine.connect() as conn:
+        await conn.begin()
+        if engine.dialect.name == "postgresql":
+            await conn.execute(text("LOCK TABLE messages IN EXCLUSIVE MODE"))  # reads still pass
+        else:
+            await conn.execute(text("UPDATE rooms SET name = name"))  # SQLite's one write lock
+        try:
+            yield conn
+        finally:
+            await conn.rollback()
+
+
+async def _terminate_waiting_backend(conn: Any) -> None:
+    """pg_terminate_backend on the connection waiting for our lock: the writer's, mid-batch."""
+    waiting = text(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+        " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
+    for _ in range(500):
+        await conn.execute(text("SELECT pg_stat_clear_snapshot()"))  # fresh within our transaction
+        if (await conn.execute(waiting)).first() is not None:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("no backend waited for the lock")
+
+
+@asynccontextmanager
+async def connection_killed_mid_batch(engine: AsyncEngine) -> AsyncIterator[None]:
+    """The connection of the next batch dies between the batch's SELECT and its INSERT."""
+    if (
+        engine.dialect.name == "sqlite"
+    ):  # nothing can kill it from outside: close it under the batch
+        with on_first_insert(engine, lambda conn: conn.connection.dbapi_connection.close()):
+            yield
+        return
+    async with writes_blocked(engine) as locker:
+        killer = asyncio.create_task(_terminate_waiting_backend(locker))
+        try:
+            yield
+        finally:
+            await killer
+
+
+def writer_task() -> "asyncio.Task[Any]":
+    return next(t for t in asyncio.all_tasks() if t.get_name() == WRITER_TASK_NAME)
 
 
 async def test_concurrent_posts_are_all_stored_in_order(
-    writer: tuple[MessageWriter, dict[str, int], int], engine: AsyncEngine
+    writer: Started, engine: AsyncEngine
 ) -> None:
     w, rooms, alice = writer
     results = await asyncio.gather(
@@ -44,7 +163,7 @@ async def test_concurrent_posts_are_all_stored_in_order(
 
 
 async def test_retries_inside_and_across_batches_store_once(
-    writer: tuple[MessageWriter, dict[str, int], int], engine: AsyncEngine
+    writer: Started, engine: AsyncEngine
 ) -> None:
     w, rooms, alice = writer
     message = new_message(rooms["general"], alice, "once", "same")
@@ -57,7 +176,7 @@ async def test_retries_inside_and_across_batches_store_once(
 
 
 async def test_a_retry_returns_the_original_room(
-    writer: tuple[MessageWriter, dict[str, int], int],
+    writer: Started,
 ) -> None:
     w, rooms, alice = writer
     original, _ = await w.post(new_message(rooms["other"], alice, "here", "k"), "Alice")
@@ -66,9 +185,7 @@ async def test_a_retry_returns_the_original_room(
     assert (retried.id, retried.room_slug, retried.text) == (original.id, "other", "here")
 
 
-async def test_a_bad_row_fails_alone(
-    writer: tuple[MessageWriter, dict[str, int], int], engine: AsyncEngine
-) -> None:
+async def test_a_bad_row_fails_alone(writer: Started, engine: AsyncEngine) -> None:
     w, rooms, alice = writer
     good = [w.post(new_message(rooms["general"], alice, f"ok{i}"), "Alice") for i in range(3)]
     bad = w.post(new_message(9999, alice, "orphan"), "Alice")  # no such room: a foreign key error
@@ -82,3 +199,116 @@ async def test_a_bad_row_fails_alone(
 
 def test_new_message_carries_no_client_identity() -> None:
     assert "name" not in NewMessage.__dataclass_fields__
+
+
+async def test_concurrent_posts_share_one_transaction(writer: Started, engine: AsyncEngine) -> None:
+    w, rooms, alice = writer
+    with transactions(engine) as counts:
+        await asyncio.gather(
+            *(
+                w.post(new_message(rooms["general"], alice, f"m{i}", f"c{i}"), "Alice")
+                for i in range(50)
+            )
+        )
+    assert counts == {"begin": 1, "commit": 1}
+    assert await count_messages(engine) == 50
+
+
+async def test_a_connection_killed_mid_batch_fails_that_batch_retryably_then_recovers(
+    writer: Started, engine: AsyncEngine
+) -> None:
+    w, rooms, alice = writer
+    messages = [new_message(rooms["general"], alice, f"m{i}", f"c{i}") for i in range(5)]
+    async with connection_killed_mid_batch(engine):
+        failed = await asyncio.wait_for(
+            asyncio.gather(*(w.post(m, "Alice") for m in messages), return_exceptions=True), 10
+        )
+    assert all(
+        isinstance(error, StorageUnavailableError) and error.public()["retryable"] is True
+        for error in failed
+    ), failed
+    retried = await asyncio.wait_for(asyncio.gather(*(w.post(m, "Alice") for m in messages)), 10)
+    assert [created for _, created in retried] == [True] * 5  # the killed batch stored nothing
+    assert await count_messages(engine) == 5
+
+
+async def test_senders_cancelled_mid_batch_leave_the_writer_working(
+    writer: Started, engine: AsyncEngine
+) -> None:
+    w, rooms, alice = writer
+    bad = new_message(9999, alice, "orphan")  # no such room: the batch falls back to one by one
+    good = [new_message(rooms["general"], alice, f"m{i}", f"c{i}") for i in range(4)]
+    loop = asyncio.get_running_loop()
+
+    def cancel_two(_conn: Any) -> None:
+        for task in senders[1:3]:
+            loop.call_soon_threadsafe(task.cancel)  # lands before the batch's outcome does
+
+    with on_first_insert(engine, cancel_two):
+        senders = [asyncio.create_task(w.post(m, "Alice")) for m in (bad, *good)]
+        results = await asyncio.wait_for(asyncio.gather(*senders, return_exceptions=True), 10)
+    assert isinstance(results[0], StorageError)
+    assert not results[0].retryable  # the row itself is refused: a retry would not help
+    assert [type(r) for r in results[1:3]] == [asyncio.CancelledError] * 2
+    assert [r[0].text for r in results[3:] if isinstance(r, tuple)] == ["m2", "m3"]
+    _, created = await asyncio.wait_for(
+        w.post(new_message(rooms["general"], alice, "later", "c9"), "Alice"), 10
+    )
+    assert created
+    async with engine.connect() as conn:
+        texts = (await conn.execute(select(MESSAGES.c.text).order_by(MESSAGES.c.id))).scalars()
+        assert list(texts) == ["m2", "m3", "later"]  # a sender that gave up gets nothing stored
+
+
+async def test_an_ended_writer_task_answers_its_senders_and_is_restarted(
+    writer: Started, engine: AsyncEngine
+) -> None:
+    w, rooms, alice = writer
+    async with writes_blocked(engine):
+        waiting = asyncio.create_task(
+            w.post(new_message(rooms["general"], alice, "a", "a"), "Alice")
+        )
+        await asyncio.sleep(0.2)  # its batch is in flight, waiting for the lock
+        writer_task().cancel()  # as a bug or an outside cancel would end it
+        with pytest.raises(StorageUnavailableError):
+            await asyncio.wait_for(waiting, 5)
+    stored, created = await asyncio.wait_for(
+        w.post(new_message(rooms["general"], alice, "b", "b"), "Alice"), 10
+    )
+    assert (stored.text, created) == ("b", True)
+
+
+async def test_a_commit_late_past_the_timeout_is_retryable_and_a_retry_stores_once(
+    engine: AsyncEngine,
+) -> None:
+    w, rooms, alice = await started_writer(engine, commit_timeout=0.5)
+    message = new_message(rooms["general"], alice, "slow", "k1")
+    try:
+        async with writes_blocked(engine):
+            with pytest.raises(StorageUnavailableError):
+                await asyncio.wait_for(w.post(message, "Alice"), 5)
+        # The timed-out write still commits once the lock is gone; the retry finds it.
+        stored, created = await asyncio.wait_for(w.post(message, "Alice"), 5)
+    finally:
+        await w.stop()
+    assert (stored.text, created) == ("slow", False)
+    assert await count_messages(engine) == 1
+
+
+async def test_stop_is_bounded_and_fails_what_it_could_not_write(engine: AsyncEngine) -> None:
+    w, rooms, alice = await started_writer(engine, stop_timeout=0.3)
+    async with writes_blocked(engine):
+        senders = [
+            asyncio.create_task(
+                w.post(new_message(rooms["general"], alice, f"s{i}", f"s{i}"), "Alice")
+            )
+            for i in range(3)
+        ]
+        await asyncio.sleep(0.2)  # the batch is in flight, waiting for the lock
+        started = time.monotonic()
+        await asyncio.wait_for(w.stop(), 5)
+        assert time.monotonic() - started < 2
+        results = await asyncio.wait_for(asyncio.gather(*senders, return_exceptions=True), 1)
+    assert all(isinstance(result, StorageUnavailableError) for result in results), results
+    with pytest.raises(StorageUnavailableError):
+        await w.post(new_message(rooms["general"], alice, "late", "late"), "Alice")

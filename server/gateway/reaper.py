@@ -1,13 +1,15 @@
 """Closes transport connections that hold no authenticated Socket.IO session.
 
-An engine.io connection costs memory whether or not it ever authenticates. A client that opens
+An Engine.IO connection costs memory whether or not it ever authenticates. A client that opens
 one and never connects to the namespace (or was refused and stays) is cut off after a timeout,
-so unauthenticated connections cannot pile up.
+so unauthenticated connections cannot pile up. Closes never wait for the client, and one close
+that fails or hangs cannot stop the others or the next sweep.
 """
 
 import logging
 import time
-from typing import Any
+
+from server.gateway.server import GuardedServer
 
 logger = logging.getLogger(__name__)
 
@@ -15,7 +17,7 @@ logger = logging.getLogger(__name__)
 class HalfOpenReaper:
     """Sweeps every ``timeout/2`` seconds; closes connections unauthenticated for ``timeout``."""
 
-    def __init__(self, sio: Any, timeout_seconds: float, namespace: str = "/") -> None:
+    def __init__(self, sio: GuardedServer, timeout_seconds: float, namespace: str = "/") -> None:
         self._sio = sio
         self._timeout = timeout_seconds
         self._namespace = namespace
@@ -37,7 +39,7 @@ class HalfOpenReaper:
             if now - self._first_seen.setdefault(eio_sid, now) >= self._timeout:
                 logger.info("closing unauthenticated connection %s", eio_sid)
                 self._first_seen.pop(eio_sid, None)
-                await self._sio.eio.disconnect(eio_sid)
+                self._sio.close_soon(eio_sid)
                 closed += 1
         for gone in set(self._first_seen) - set(live):
             del self._first_seen[gone]

@@ -1,0 +1,110 @@
+"""GuardedServer: python-socketio's server with our wire rules and closes that never block."""
+
+import asyncio
+import logging
+from typing import Any
+
+import socketio
+
+from server.gateway.packets import FrameError, JsonPacket
+
+logger = logging.getLogger(__name__)
+
+CLOSE_TIMEOUT_SECONDS = 5.0
+
+
+class _ClientMistakesAreWarnings(logging.Filter):
+    # Engine.IO logs a client's bad request (unknown sid, bad transport, foreign origin) at ERROR
+    # once per kind; it is the client's mistake, not the server's. Tracebacks stay errors.
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno == logging.ERROR and record.exc_info is None:
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
+def engineio_logger() -> logging.Logger:
+    """Engine.IO's logger: warnings and up (its INFO lines carry packet payloads)."""
+    engineio = logging.getLogger("server.gateway.engineio")
+    engineio.setLevel(logging.WARNING)
+    if not any(isinstance(f, _ClientMistakesAreWarnings) for f in engineio.filters):
+        engineio.addFilter(_ClientMistakesAreWarnings())
+    return engineio
+
+
+class GuardedServer(socketio.AsyncServer):  # type: ignore[misc]  # socketio ships no type information
+    """An ``AsyncServer`` that closes any transport breaking the protocol, with one log line.
+
+    ``_handle_eio_message`` is python-socketio's entry point for every Engine.IO message; a
+    :class:`FrameError` there (binary data, attachments, undecodable JSON) would otherwise surface
+    as a logged traceback while the transport stays open.
+    """
+
+    def __init__(self, *, max_queued_packets: int = 1000, **kwargs: Any) -> None:
+        super().__init__(
+            serializer=JsonPacket, logger=False, engineio_logger=engineio_logger(), **kwargs
+        )
+        self._max_queued = max_queued_packets
+        self._closing: set[asyncio.Task[None]] = set()
+        self._cut_off: set[str] = set()
+
+    async def _send_packet(self, eio_sid: str, pkt: Any) -> None:
+        if not self._backlogged(eio_sid):
+            await super()._send_packet(eio_sid, pkt)
+
+    async def _send_eio_packet(self, eio_sid: str, eio_pkt: Any) -> None:
+        if not self._backlogged(eio_sid):  # every broadcast goes through here
+            await super()._send_eio_packet(eio_sid, eio_pkt)
+
+    def _backlogged(self, eio_sid: str) -> bool:
+        # A client that stops reading makes its outgoing queue grow with every message of its
+        # rooms; past the bound it is cut off instead of holding the server's memory.
+        socket = self.eio.sockets.get(eio_sid)
+        if socket is None or socket.queue.qsize() < self._max_queued:
+            return False
+        if eio_sid not in self._cut_off:
+            logger.info("closing transport %s: over %d unsent packets", eio_sid, self._max_queued)
+            self._cut_off.add(eio_sid)
+            self.close_soon(eio_sid)
+        return True
+
+    def close_soon(self, eio_sid: str, delay: float = 0.0) -> None:
+        """Close a transport in the background, after ``delay`` seconds; never blocks the caller."""
+        task = asyncio.create_task(self._close_later(eio_sid, delay))
+        self._closing.add(task)  # held until done: the loop keeps only weak references
+        task.add_done_callback(self._closing.discard)
+
+    async def _close_later(self, eio_sid: str, delay: float) -> None:
+        await asyncio.sleep(delay)
+        await self.close_transport(eio_sid)
+
+    async def _handle_eio_message(self, eio_sid: str, data: object) -> None:
+        try:
+            await super()._handle_eio_message(eio_sid, data)
+        except FrameError as exc:
+            logger.info("closing transport %s: %s", eio_sid, exc)
+            await self.close_transport(eio_sid)
+        except (LookupError, ValueError, TypeError) as exc:
+            # python-socketio's own handling of a packet that decoded but makes no sense (an ack
+            # or a disconnect for a namespace never joined, …): the client's mistake, not ours.
+            logger.info("closing transport %s: unusable packet (%s)", eio_sid, type(exc).__name__)
+            await self.close_transport(eio_sid)
+
+    async def close_transport(self, eio_sid: str) -> None:
+        """Close one Engine.IO connection without waiting for the client (bounded).
+
+        ``eio.disconnect`` waits until the close packet has been delivered, which never happens on
+        a long-polling session whose client walked away.
+        """
+        socket = self.eio.sockets.get(eio_sid)
+        if socket is None:
+            return
+        try:
+            async with asyncio.timeout(CLOSE_TIMEOUT_SECONDS):
+                await socket.close(wait=False, reason=self.eio.reason.SERVER_DISCONNECT)
+        except TimeoutError:
+            logger.warning("closing transport %s timed out", eio_sid)
+        finally:
+            self.eio.sockets.pop(eio_sid, None)
+            self._cut_off.discard(eio_sid)
+            if socket.upgraded:  # a WebSocket: wake its writer so the connection itself closes
+                socket.queue.put_nowait(None)
