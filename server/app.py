@@ -74,7 +74,9 @@ def create_app(
     sio.register_namespace(namespace)
     reaper = HalfOpenReaper(sio, settings.server.connect_timeout_seconds)
     bindings = PollingBinding(
-        live=lambda: sio.eio.sockets, max_bytes=settings.server.max_payload_bytes
+        live=lambda: sio.eio.sockets,
+        close=sio.close_soon,
+        max_bytes=settings.server.max_payload_bytes,
     )
     jobs = [
         Job("reaper", reaper.interval, reaper.sweep),

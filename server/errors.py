@@ -18,6 +18,12 @@ class AppError(Exception):
         return {"code": self.code, "message": self.message, "retryable": self.retryable}
 
 
+class UnexpectedError(AppError):
+    """A failure no rule foresaw (a bug, logged with its traceback); the same request may work later."""
+
+    retryable = True
+
+
 class ConfigError(AppError):
     """The configuration is invalid; raised at start-up only."""
 

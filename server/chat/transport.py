@@ -21,7 +21,7 @@ from server.chat.events import (
     parse,
 )
 from server.chat.service import ChatService, message_view
-from server.errors import AppError
+from server.errors import AppError, UnexpectedError
 from server.identity import (
     IdentityError,
     InvalidRequestError,
@@ -116,7 +116,7 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # socketio 
             return {"ok": False, "error": exc.public()}
         except Exception:
             logger.exception("event %r from %s failed", name, sid)
-            return {"ok": False, "error": AppError().public()}
+            return {"ok": False, "error": UnexpectedError().public()}
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: object = None) -> None:
         try:
@@ -132,9 +132,9 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # socketio 
         except Exception as exc:
             logger.exception("connect %s failed", sid)
             self._close_transport_soon(sid)
-            error = AppError()
+            error = UnexpectedError()
             raise socketio.exceptions.ConnectionRefusedError(
-                error.message, {"code": error.code, "retryable": True}
+                error.message, {"code": error.code, "retryable": error.retryable}
             ) from exc
         logger.info("connect %s: %s/%s", sid, identity.provider_id, identity.subject)
 

@@ -66,9 +66,14 @@ class PollingBinding:
     """ASGI middleware in front of Engine.IO (``/socket.io/``); ``wrap`` it around the app."""
 
     def __init__(
-        self, live: Callable[[], Collection[str]], max_bytes: int, path: str = "/socket.io"
+        self,
+        live: Callable[[], Collection[str]],
+        close: Callable[[str], None],
+        max_bytes: int,
+        path: str = "/socket.io",
     ) -> None:
         self._live = live  # the sids Engine.IO still holds
+        self._close = close  # closes one Engine.IO session, without waiting
         self._max_bytes = max_bytes
         self._path = path.rstrip("/") + "/"
         self._bindings: dict[str, _Binding] = {}
@@ -97,7 +102,7 @@ class PollingBinding:
                 )
                 return
             if scope["type"] == "http" and scope["method"] == "POST":
-                await self._checked_post(app, scope, receive, send)
+                await self._checked_post(app, scope, receive, send, sid)
                 return
             await app(scope, receive, send)
         elif scope["type"] == "http" and query.get("transport") == ["polling"]:
@@ -105,18 +110,21 @@ class PollingBinding:
         else:
             await app(scope, receive, send)
 
-    async def _checked_post(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _checked_post(
+        self, app: ASGIApp, scope: Scope, receive: Receive, send: Send, sid: str
+    ) -> None:
         # Engine.IO decodes a post's packets itself, and a packet it cannot name is a logged
-        # traceback there: each packet is checked here first, as a WebSocket frame would be.
+        # traceback there: each packet is checked here first, as a WebSocket frame would be. A
+        # session that sent one is closed, as it would be on a WebSocket (and as Engine.IO does on
+        # its own post errors), so it stops counting against the user's connections.
         body = await _read_body(receive, self._max_bytes)
-        if body is None:
-            await _refuse(scope, receive, send, "polling post too large", status=413)
-            return
-        text = body.decode("utf-8", errors="replace")
-        problem = next(filter(None, map(_polling_problem, text.split("\x1e"))), None)
+        problem = "too large" if body is None else _post_problem(body)
         if problem is not None:
-            await _refuse(scope, receive, send, f"polling post: {problem}", status=400)
+            status = 413 if body is None else 400
+            await _refuse(scope, receive, send, f"polling post: {problem}", status=status)
+            self._close(sid)
             return
+        assert body is not None
         replayed = False
 
         async def replay() -> Message:
@@ -174,6 +182,14 @@ class PollingBinding:
             await send(message)
 
         await app(scope, receive, bind_then_send)
+
+
+def _post_problem(body: bytes) -> str | None:
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return "not UTF-8"
+    return next(filter(None, map(_polling_problem, text.split("\x1e"))), None)
 
 
 def _polling_problem(packet: str) -> str | None:

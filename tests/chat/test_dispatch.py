@@ -18,7 +18,7 @@ from server.chat.errors import (
     UnknownEventError,
 )
 from server.config import SessionSettings
-from server.errors import AppError
+from server.errors import AppError, UnexpectedError
 from server.identity import SystemClock, TokenVerifier
 from server.sessions import SessionService
 from server.storage import LogoutRepository
@@ -73,7 +73,8 @@ async def test_an_unexpected_error_is_acked_internal_error_without_detail(
         await conn.execute(text("DROP TABLE messages"))  # the database fails under the service
     with caplog.at_level(logging.ERROR, logger="server.chat.transport"):
         ack = await event(namespace, "fetch_history", {"room": "general"})
-    assert ack == {"ok": False, "error": AppError().public()}
+    assert ack == {"ok": False, "error": UnexpectedError().public()}
+    assert ack["error"]["retryable"] is True
     assert ack["error"]["code"] == "internal_error"
     [record] = [r for r in caplog.records if r.name == "server.chat.transport"]
     assert record.exc_info is not None  # the detail goes to the log, with its traceback

@@ -25,9 +25,9 @@ from hypothesis import HealthCheck, Phase, example, given, note, settings
 from devidp.process import DevIdp
 from devidp.signin import sign_in
 from tests.e2e.conftest import PASSWORDS
-from tests.support.clients import ChatClient, connected
+from tests.support.clients import connected
 from tests.support.databases import migrated_database
-from tests.support.frames import RawPolling, RawSocket
+from tests.support.frames import RECORD_SEPARATOR, RawPolling, RawSocket
 from tests.support.fuzzing import (
     Connect,
     Ledger,
@@ -39,7 +39,14 @@ from tests.support.fuzzing import (
     stored_rows,
 )
 from tests.support.live import LiveServer, dev_provider, make_settings
-from tests.support.strategies import ALICE, BOB, POLLING_BODIES, event_scripts, scripts
+from tests.support.strategies import (
+    ALICE,
+    BOB,
+    POLLING_BODIES,
+    EventDraft,
+    event_scripts,
+    scripts,
+)
 
 EXPLORE = os.environ.get("HYPOTHESIS_PROFILE") == "explore" and not os.environ.get("CI")
 # Message rate limits are tested elsewhere; here they would only refuse the honest user's probes.
@@ -104,7 +111,6 @@ class Fuzz:
     """One test's view of the fuzzed server: its clients and the invariants."""
 
     server: FuzzServer
-    honest: ChatClient  # bob, a real python-socketio client in room "general"
     http: httpx.AsyncClient
     ws: aiohttp.ClientSession
 
@@ -123,29 +129,29 @@ class Fuzz:
         assert not logged, f"the server logged an error or a traceback: {logged}"
 
     async def _honest_user_is_served(self) -> None:
-        ack = await self.honest.call("send_message", {"room": "general", "text": "honest probe"})
-        assert ack["ok"], ack
-        self.server.ledger.record(ack["message"])
-        for _ in range(200):
-            if any(m["id"] == ack["message"]["id"] for m in self.honest.posted):
-                return
-            await asyncio.sleep(0.01)
-        raise AssertionError("the honest user did not receive their own message")
+        """Bob, with a real python-socketio client, connects, joins, sends and receives."""
+        bob = await connected(self.url, self.server.player.render_auth(BOB))
+        try:
+            assert (await bob.call("join", {"room": "general"}))["ok"]
+            ack = await bob.call("send_message", {"room": "general", "text": "honest probe"})
+            assert ack["ok"], ack
+            self.server.ledger.record(ack["message"])
+            for _ in range(500):
+                if any(m["id"] == ack["message"]["id"] for m in bob.posted):
+                    return
+                await asyncio.sleep(0.01)
+            raise AssertionError("the honest user did not receive their own message")
+        finally:
+            await bob.close()
 
 
 @pytest.fixture
 async def fuzz(fuzz_server: FuzzServer) -> AsyncIterator[Fuzz]:
-    auth = {field: fuzz_server.player.render(value) for field, value in BOB.items()}
-    honest = await connected(fuzz_server.live.url, auth)
-    assert (await honest.call("join", {"room": "general"}))["ok"]
-    try:
-        async with (
-            httpx.AsyncClient(base_url=fuzz_server.live.url, timeout=10) as http,
-            aiohttp.ClientSession() as ws,
-        ):
-            yield Fuzz(fuzz_server, honest, http, ws)
-    finally:
-        await honest.close()
+    async with (
+        httpx.AsyncClient(base_url=fuzz_server.live.url, timeout=10) as http,
+        aiohttp.ClientSession() as ws,
+    ):
+        yield Fuzz(fuzz_server, http, ws)
     assert fuzz_server.log.take() == []
 
 
@@ -155,7 +161,7 @@ def _noted(script: Script) -> Script:
     return script
 
 
-KNOWN_FRAMES = [  # from tests/e2e/test_bad_input.py and issue 8: always played first
+KNOWN_FRAMES = [  # from tests/e2e/test_bad_input.py and issue 8
     '42["send_message",' + "[" * 5000 + "]" * 5000 + "]",
     "451-" + '["send_message",{"_placeholder":true,"num":0}]',
     "45999999999-" + '["send_message",{"room":"general","text":"x"}]',
@@ -163,12 +169,16 @@ KNOWN_FRAMES = [  # from tests/e2e/test_bad_input.py and issue 8: always played 
     "4" + "9" * 50,
     "\x00\x01\x02",
 ]
+ATTACHMENT_HEADER = '451-["send_message",{"room":"general","text":{"_placeholder":true,"num":0}}]'
+LIST_ROOMS = EventDraft("list_rooms", ()).step(1)
 
 
-@bounded(150)
+@bounded(200)
 @given(script=scripts())
 @example(script=Script([], Connect(), [Step(frame) for frame in KNOWN_FRAMES]))
 @example(script=Script([Step('420["send_message",{"room":"general","text":"early"}]')], None, []))
+@example(script=Script([Step("1")], Connect(), []))  # a connect after the Engine.IO close
+@example(script=Script([], Connect(), [Step(ATTACHMENT_HEADER), Step('42["list_rooms"]')]))
 async def test_raw_websocket_frames_break_nothing(fuzz: Fuzz, script: Script) -> None:
     async with RawSocket.open(fuzz.ws, fuzz.url) as socket:
         await fuzz.server.player.play(socket, _noted(script))
@@ -177,6 +187,7 @@ async def test_raw_websocket_frames_break_nothing(fuzz: Fuzz, script: Script) ->
 
 @bounded(100)
 @given(script=event_scripts())
+@example(script=Script([], Connect(), [EventDraft("refresh_token", (BOB,)).step(0)]))
 async def test_generated_event_payloads_are_answered_and_break_nothing(
     fuzz: Fuzz, script: Script
 ) -> None:
@@ -185,8 +196,10 @@ async def test_generated_event_payloads_are_answered_and_break_nothing(
     await fuzz.check()
 
 
-@bounded(60)
+@bounded(100)
 @given(script=scripts(POLLING_BODIES))
+@example(script=Script([], Connect(), [Step("0"), LIST_ROOMS]))  # a client-sent OPEN packet
+@example(script=Script([], Connect(), [Step(RECORD_SEPARATOR.join(["6"] * 17)), Step(b"\xa1")]))
 async def test_raw_long_polling_bodies_break_nothing(fuzz: Fuzz, script: Script) -> None:
     async with RawPolling.open(fuzz.url) as polling:
         await fuzz.server.player.play(polling, _noted(script))

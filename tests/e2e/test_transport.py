@@ -331,16 +331,34 @@ async def test_a_client_that_stops_reading_is_cut_off_with_a_bounded_queue(
 
 @pytest.mark.parametrize(
     "body",
-    ["9", "\x00\x01", "4" + "[" * 5000, "2" + "[" * 5000, "bAAAA", "0", "6", "2probe", "45-[]"],
+    [
+        "9",
+        "\x00\x01",
+        "4" + "[" * 5000,
+        "2" + "[" * 5000,
+        "bAAAA",
+        "0",
+        "6",
+        "2probe",
+        "45-[]",
+        "",
+        b'42["send_message",{"room":"general","text":"\xff"}]',
+    ],
 )
-async def test_a_polling_post_outside_the_protocol_is_refused_without_a_traceback(
-    polling_server: LiveServer, accounts: Accounts, caplog: pytest.LogCaptureFixture, body: str
+async def test_a_polling_post_outside_the_protocol_is_refused_and_ends_its_session(
+    polling_server: LiveServer,
+    accounts: Accounts,
+    caplog: pytest.LogCaptureFixture,
+    body: str | bytes,
 ) -> None:
     polling = await connected_polling(polling_server.url, accounts.auth("bob"))
     try:
         response = await polling.http.post(polling.path, content=body)
+        await asyncio.sleep(0.2)
+        after = await polling.get()
     finally:
         await polling.close()
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "invalid_request"
+    assert after.status_code == 400  # the session is gone: it no longer counts for bob
     assert problems_logged(caplog) == []

@@ -131,15 +131,14 @@ class RawPolling:
     @asynccontextmanager
     async def open(cls, base_url: str) -> AsyncIterator["RawPolling"]:
         headers = {"Origin": ORIGIN}
-        async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=10) as http:
+        async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=5) as http:
             response = await http.get("/socket.io/?EIO=4&transport=polling")
             assert response.status_code == 200, response.text
             polling = cls(http, json.loads(response.text[1:])["sid"])
             try:
                 yield polling
-            finally:
-                if not polling.closed:
-                    await http.post(polling._path, content="1")  # the Engine.IO CLOSE packet
+            finally:  # the Engine.IO CLOSE packet, in case the server kept the session
+                await http.post(polling._path, content="1")
 
     async def send(self, frame: Frame) -> None:
         """POST one payload: ``frame`` may itself hold several packets joined by ``\\x1e``."""

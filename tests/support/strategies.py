@@ -230,8 +230,8 @@ def _number(items: list[EventDraft | Step | list[Step]], base: int) -> list[Step
 def steps(
     frames: SearchStrategy[Frame], min_size: int, max_size: int, first_ack: int = 0, junk: int = 2
 ) -> SearchStrategy[list[Step]]:
-    """Well-formed events mixed with ``junk`` parts in 4 of junk ``frames``, attachment runs and
-    oversized events."""
+    """Well-formed events (weight 4) mixed with junk ``frames`` (weight ``junk``), attachment
+    runs and oversized events (weight 1 each)."""
     drafts = event_drafts()
     item = st.one_of(
         drafts, drafts, drafts, drafts, *[frames.map(Step)] * junk, ATTACHMENT_RUNS, OVERSIZED
