@@ -35,7 +35,7 @@ def _settings(port: int) -> Settings:
                 "log_level": "warning",
             },
             "providers": [
-                {"id": "none", "issuer": "http://127.0.0.1", "client_id": "x", "audience": "x"}
+                {"id": "none", "issuer": "http://127.0.0.1", "client_id": "x", "audience": "api"}
             ],
         }
     )

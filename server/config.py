@@ -4,7 +4,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -55,11 +55,22 @@ class ProviderConfig(_Model):
     name: str = ""
     issuer: str
     client_id: Annotated[str, Field(min_length=1)]
-    audience: Annotated[str, Field(min_length=1)]
+    # "access_token": an access token (JWT) for our API plus the ID token; "id_token_only": the
+    # client sends the ID token alone (Google, Okta's org server: no access token for us).
+    mode: Literal["access_token", "id_token_only"] = "access_token"
+    audience: str = ""
     algorithms: tuple[str, ...] = DEFAULT_ALGORITHMS
     leeway_seconds: Annotated[int, Field(ge=0, le=60)] = 60
-    name_claim: str = "name"
-    groups_claim: str = "groups"
+    # The claim rules: which claim names the user in each token, where name and groups come from
+    # (claim paths: the whole name first, else dot-separated: "realm_access.roles").
+    subject_claim: Annotated[str, Field(min_length=1)] = "sub"
+    id_token_subject_claim: Annotated[str, Field(min_length=1)] = "sub"
+    name_claim: Annotated[str, Field(min_length=1)] = "name"
+    groups_claim: Annotated[str, Field(min_length=1)] = "groups"
+    access_token_issuer: str | None = None
+    audience_claim: Annotated[str, Field(min_length=1)] = "aud"
+    access_token_required_claims: dict[str, str] = Field(default_factory=dict)
+    allow_nonce_in_access_token: bool = False
     required_scopes: tuple[str, ...] = ()
     require_id_token: bool = True
     scopes: str = "openid profile email"
@@ -74,6 +85,11 @@ class ProviderConfig(_Model):
     @classmethod
     def _issuer_is_url(cls, value: str) -> str:
         return check_http_url(value, "issuer")
+
+    @field_validator("access_token_issuer")
+    @classmethod
+    def _access_issuer_is_url(cls, value: str | None) -> str | None:
+        return None if value is None else check_http_url(value, "access_token_issuer")
 
     @field_validator("algorithms")
     @classmethod
@@ -92,6 +108,31 @@ class ProviderConfig(_Model):
         if self.jwks_min_ttl_seconds > self.jwks_max_ttl_seconds:
             raise ValueError("jwks_min_ttl_seconds must not exceed jwks_max_ttl_seconds")
         return self
+
+    @model_validator(mode="after")
+    def _tokens_tell_apart(self) -> "ProviderConfig":
+        if self.mode == "id_token_only":
+            if self.required_scopes:
+                raise ValueError("required_scopes needs an access token (mode = access_token)")
+            return self
+        if not self.audience:
+            raise ValueError("audience is required with mode = access_token")
+        # The audience is what separates an access token for us from an ID token for our
+        # client. Where both are one app (Entra ID with a single app registration), the granted
+        # scopes must: an ID token carries none. Equal and no scope required, an ID token would
+        # pass as an access token (Google configured as the README used to say).
+        same = self.audience_claim == "aud" and self.audience == self.client_id
+        if same and not self.required_scopes:
+            raise ValueError(
+                "audience equals client_id: set required_scopes (an ID token carries no scope),"
+                ' or use a distinct API audience, or mode = "id_token_only"'
+            )
+        return self
+
+    @property
+    def access_issuer(self) -> str:
+        """The ``iss`` access tokens carry."""
+        return self.access_token_issuer or self.issuer
 
     @property
     def display_name(self) -> str:
@@ -187,7 +228,9 @@ class Settings(_Model):
     @model_validator(mode="after")
     def _unique(self) -> "Settings":
         _require_unique([p.id for p in self.providers], "provider id")
-        _require_unique([p.issuer for p in self.providers], "provider issuer")
+        _require_unique(
+            [i for p in self.providers for i in {p.issuer, p.access_issuer}], "provider issuer"
+        )
         _require_unique([r.slug for r in self.rooms], "room slug")
         if not self.providers:
             raise ValueError("at least one [[providers]] entry is required")

@@ -210,6 +210,7 @@ class WebRoutes:
                 "client_id": v.provider.client_id,
                 "scopes": v.provider.scopes,
                 "end_session": bool(v.keys.metadata and v.keys.metadata.end_session_endpoint),
+                "mode": v.provider.mode,
             }
             for v in self._verifier.providers
         ]

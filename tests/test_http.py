@@ -91,6 +91,7 @@ def test_public_config_lists_providers_without_secrets(client: httpx.Client, idp
                 "client_id": "spa",
                 "scopes": "openid profile email",
                 "end_session": True,
+                "mode": "access_token",
             }
         ],
         "max_message_chars": 4000,

@@ -3,7 +3,7 @@ import { UserManager, WebStorageStateStore, type User } from "oidc-client-ts";
 import type { ProviderConfig } from "./config";
 
 export interface Tokens {
-  readonly access_token: string;
+  readonly access_token?: string;
   readonly id_token: string;
 }
 
@@ -56,7 +56,10 @@ export class Session {
   }
 
   tokens(): Tokens {
-    return { access_token: this.user.access_token, id_token: this.user.id_token ?? "" };
+    const id_token = this.user.id_token ?? "";
+    // A provider without access tokens for our API: its ID token goes alone (see the README).
+    if (this.provider.mode === "id_token_only") return { id_token };
+    return { access_token: this.user.access_token, id_token };
   }
 
   /** Called after every token renewal, automatic or forced. */

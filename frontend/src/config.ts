@@ -7,6 +7,8 @@ export interface ProviderConfig {
   readonly clientId: string;
   readonly scopes: string;
   readonly endSession: boolean;
+  /** "id_token_only": the provider issues no access token for our API; the ID token is sent alone. */
+  readonly mode: "access_token" | "id_token_only";
 }
 
 export interface AppConfig {
@@ -42,6 +44,7 @@ function parseProvider(value: unknown): ProviderConfig {
     clientId: text(obj, "client_id"),
     scopes: text(obj, "scopes"),
     endSession: obj["end_session"] === true,
+    mode: obj["mode"] === "id_token_only" ? "id_token_only" : "access_token",
   };
 }
 

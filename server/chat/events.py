@@ -54,8 +54,15 @@ class FetchHistoryPayload(_Payload):
 
 
 class RefreshTokenPayload(_Payload):
-    access_token: StrictStr
+    # No access token: a provider in mode "id_token_only" (the verifier refuses it elsewhere).
+    access_token: StrictStr | None = None
     id_token: StrictStr | None = None
+
+    @model_validator(mode="after")
+    def _some_token(self) -> "RefreshTokenPayload":
+        if self.access_token is None and self.id_token is None:
+            raise ValueError("give access_token (and id_token), or id_token alone")
+        return self
 
 
 class EmptyPayload(_Payload):

@@ -43,14 +43,18 @@ def socket_room(slug: str) -> str:
 
 
 def bearer_tokens(auth: object) -> tuple[object, object | None]:
-    """The tokens from the Socket.IO ``auth`` payload ``{access_token, id_token}``.
+    """The tokens from the Socket.IO ``auth`` payload ``{access_token, id_token}``; a provider
+    whose ``mode`` is ``id_token_only`` gets ``{id_token}`` alone (access token ``None``).
 
     Raises:
-        InvalidRequestError (invalid_request): no object, or no access token.
+        InvalidRequestError (invalid_request): no object, or neither token.
     """
-    if not isinstance(auth, dict) or "access_token" not in auth:
+    if not isinstance(auth, dict) or not ({"access_token", "id_token"} & auth.keys()):
         raise InvalidRequestError("auth payload without access_token")
-    return auth["access_token"], auth.get("id_token")
+    access_token = auth.get("access_token")
+    if "access_token" in auth and access_token is None:
+        raise InvalidRequestError("auth payload with a null access_token")
+    return access_token, auth.get("id_token")
 
 
 def _is_real_connect(args: tuple[Any, ...]) -> bool:

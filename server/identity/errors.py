@@ -44,3 +44,10 @@ class IdpUnavailableError(IdentityError):
 
 class UnknownKeyError(InvalidTokenError):
     """No key with the token's ``kid`` in the provider's key set (after any allowed refresh)."""
+
+
+class GroupsOverageError(IdentityError):
+    """Entra ID left the groups out of the token (over 200): rooms cannot be decided."""
+
+    code = "groups_overage"
+    message = "Your account is in too many groups for sign-in to decide your rooms."

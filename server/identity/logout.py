@@ -37,7 +37,9 @@ async def verify_logout_token(verifier: ProviderVerifier, token: object) -> Logo
     if unverified.claims.get("iss") != verifier.provider.issuer:
         raise InvalidTokenError("logout token: issuer is not this provider")
     claims = await verifier.verify_jws(unverified, "logout token")
-    verifier.check_claims(claims, verifier.provider.client_id, "logout token", require_sub=False)
+    verifier.check_claims(
+        claims, verifier.provider.client_id, "logout token", require_sub=False, require_exp=False
+    )
     _check_logout_claims(claims)
     return LogoutRequest(
         provider_id=verifier.provider.id,

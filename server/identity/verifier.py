@@ -12,6 +12,7 @@ from joserfc.jws import JWSRegistry
 from joserfc.jwt import JWTClaimsRegistry
 
 from server.config import ProviderConfig
+from server.identity import claims as claims_
 from server.identity.clock import Clock
 from server.identity.errors import (
     InsufficientScopeError,
@@ -27,11 +28,7 @@ from server.identity.tokens import UnverifiedToken, peek
 
 logger = logging.getLogger(__name__)
 
-MAX_ID_CHARS = 255  # `sub` and `sid`, as the database stores them
-
 ACCESS_TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt", "jwt"})
-MAX_NAME_CHARS = 200
-MAX_GROUPS = 500
 MAX_NUMERIC_DATE = 253402300799  # 9999-12-31T23:59:59Z, the last second a datetime can hold
 _HASH_FOR_ALG = {"256": hashlib.sha256, "384": hashlib.sha384, "512": hashlib.sha512}
 
@@ -63,20 +60,29 @@ class ProviderVerifier:
         return token.claims
 
     def check_claims(
-        self, claims: Mapping[str, Any], audience: str, what: str, *, require_sub: bool = True
+        self,
+        claims: Mapping[str, Any],
+        audience: str | None,
+        what: str,
+        *,
+        issuer: str | None = None,
+        require_sub: bool = True,
+        require_exp: bool = True,
     ) -> None:
-        """``iss`` exact, ``aud`` contains ``audience``; ``sub``/``exp``/``iat`` required; nbf;
-        every date between 1970 and 9999.
+        """``iss`` exact (the provider's issuer unless given), ``aud`` contains ``audience``
+        (unless ``None``: checked by the caller); ``sub``/``exp``/``iat`` required; nbf; every
+        date between 1970 and 9999.
 
-        Logout tokens may name only a session (``require_sub=False``) and need no ``exp``.
+        Logout tokens may name only a session (``require_sub=False``) and need no ``exp``
+        (``require_exp=False``); access tokens whose user claim is not ``sub`` need no ``sub``.
         """
         registry = JWTClaimsRegistry(
             now=lambda: int(self._clock.now()),
             leeway=self.provider.leeway_seconds,
-            iss={"essential": True, "value": self.provider.issuer},
+            iss={"essential": True, "value": issuer or self.provider.issuer},
             sub={"essential": require_sub},
-            aud={"essential": True, "values": [audience]},
-            exp={"essential": require_sub},
+            aud={"essential": True, "values": [audience]} if audience is not None else {},
+            exp={"essential": require_exp},
             iat={"essential": True},
         )
         try:
@@ -102,7 +108,10 @@ class TokenVerifier:
     """Routes a token to its provider by exact issuer and verifies both tokens there."""
 
     def __init__(self, verifiers: Iterable[ProviderVerifier]) -> None:
-        self._by_issuer = {v.provider.issuer: v for v in verifiers}
+        self._verifiers = list(verifiers)
+        # Access tokens are routed by their issuer, which AD FS makes differ from the OIDC one.
+        self._by_access_issuer = {v.provider.access_issuer: v for v in self._verifiers}
+        self._by_issuer = {v.provider.issuer: v for v in self._verifiers}
 
     @classmethod
     def build(
@@ -112,59 +121,114 @@ class TokenVerifier:
 
     @property
     def providers(self) -> list[ProviderVerifier]:
-        return list(self._by_issuer.values())
+        return list(self._verifiers)
 
     def for_provider(self, provider_id: str) -> ProviderVerifier | None:
-        return next((v for v in self._by_issuer.values() if v.provider.id == provider_id), None)
+        return next((v for v in self._verifiers if v.provider.id == provider_id), None)
 
     async def verify(
         self, access_token: object, id_token: object | None, *, id_token_optional: bool = False
     ) -> Identity:
         """Verify the access token (and the ID token) and return the identity they prove.
 
+        With ``access_token`` ``None``, the ID token alone, for a provider whose ``mode`` is
+        ``id_token_only``.
+
         Raises:
-            InvalidRequestError (invalid_request): the ID token is required but missing.
+            InvalidRequestError (invalid_request): a token the provider requires is missing.
             InvalidTokenError (invalid_token): any signature, claim or consistency failure.
             TokenExpiredError (token_expired), UnknownIssuerError (unknown_issuer),
-            InsufficientScopeError (insufficient_scope), IdpUnavailableError (idp_unavailable).
+            InsufficientScopeError (insufficient_scope), IdpUnavailableError (idp_unavailable),
+            GroupsOverageError (groups_overage).
         """
+        if access_token is None:
+            return await self._verify_id_token_only(id_token)
         access = peek(access_token, "access token")
-        verifier = self._verifier_for(access)
-        if access.typ is not None and access.typ not in ACCESS_TOKEN_TYPES:
-            raise InvalidTokenError(f"access token: typ {access.typ!r} is not an access token type")
-        claims = await verifier.verify_jws(access, "access token")
-        verifier.check_claims(claims, verifier.provider.audience, "access token")
-        _reject_id_token_claims(claims)
-        scopes = _scopes(claims)
-        missing = set(verifier.provider.required_scopes) - scopes
+        verifier = self._route(self._by_access_issuer, access, "access token")
+        provider = verifier.provider
+        if provider.mode == "id_token_only":
+            raise InvalidTokenError("access token: this provider signs in with ID tokens only")
+        claims = await self._verify_access_token(verifier, access)
+        user = claims_.subject(claims, provider.subject_claim, "access token")
+        granted = claims_.scopes(claims)
+        missing = set(provider.required_scopes) - granted
         if missing:
             raise InsufficientScopeError(f"access token lacks scopes {sorted(missing)}")
         id_claims: Mapping[str, Any] = {}
         if id_token is not None:
-            id_claims = await self._verify_id_token(verifier, id_token, access, claims)
-        elif verifier.provider.require_id_token and not id_token_optional:
+            id_claims = await self._verify_id_token(verifier, id_token, access, user)
+        elif provider.require_id_token and not id_token_optional:
             raise InvalidRequestError("id_token missing")
-        return _identity(verifier.provider, claims, id_claims, scopes)
+        claims_.check_groups_overage(provider, claims, id_claims)
+        return claims_.identity(provider, user, claims, id_claims, granted)
 
-    def _verifier_for(self, token: UnverifiedToken) -> ProviderVerifier:
+    async def _verify_access_token(
+        self, verifier: ProviderVerifier, access: UnverifiedToken
+    ) -> dict[str, Any]:
+        provider = verifier.provider
+        if access.typ is not None and access.typ not in ACCESS_TOKEN_TYPES:
+            raise InvalidTokenError(f"access token: typ {access.typ!r} is not an access token type")
+        claims = await verifier.verify_jws(access, "access token")
+        by_aud = provider.audience_claim == "aud"
+        audience = provider.audience if by_aud else None
+        verifier.check_claims(
+            claims,
+            audience,
+            "access token",
+            issuer=provider.access_issuer,
+            require_sub=provider.subject_claim == "sub",
+        )
+        if not by_aud:
+            claims_.check_audience(provider, claims)
+        claims_.check_access_token_shape(provider, claims)
+        return claims
+
+    async def _verify_id_token_only(self, id_token: object | None) -> Identity:
+        if id_token is None:
+            raise InvalidRequestError("no access_token and no id_token")
+        token = peek(id_token, "id token")
+        verifier = self._route(self._by_issuer, token, "id token")
+        provider = verifier.provider
+        if provider.mode != "id_token_only":
+            raise InvalidRequestError("access_token missing")
+        claims = await self._checked_id_token(verifier, token)
+        user = claims_.subject(claims, provider.id_token_subject_claim, "id token")
+        claims_.check_groups_overage(provider, claims)
+        return claims_.identity(provider, user, claims, {}, frozenset())
+
+    def _route(
+        self, table: Mapping[str, ProviderVerifier], token: UnverifiedToken, what: str
+    ) -> ProviderVerifier:
         issuer = token.claims.get("iss")
-        verifier = self._by_issuer.get(issuer) if isinstance(issuer, str) else None
+        verifier = table.get(issuer) if isinstance(issuer, str) else None
         if verifier is None:
-            raise UnknownIssuerError("access token: issuer is not configured")
+            raise UnknownIssuerError(f"{what}: issuer is not configured")
         return verifier
 
     async def _verify_id_token(
-        self,
-        verifier: ProviderVerifier,
-        id_token: object,
-        access: UnverifiedToken,
-        access_claims: Mapping[str, Any],
+        self, verifier: ProviderVerifier, id_token: object, access: UnverifiedToken, user: str
     ) -> dict[str, Any]:
         token = peek(id_token, "id token")
+        if token.raw == access.raw:
+            raise InvalidTokenError("the same token was sent as access token and ID token")
+        claims = await self._checked_id_token(verifier, token)
+        provider = verifier.provider
+        paired = claims_.subject(claims, provider.id_token_subject_claim, "id token")
+        if paired != user:
+            raise InvalidTokenError("id token and access token name different subjects")
+        at_hash = claims.get("at_hash")
+        if at_hash is not None and at_hash != _at_hash(access.raw, token.alg):
+            raise InvalidTokenError("id token: at_hash does not match the access token")
+        return claims
+
+    async def _checked_id_token(
+        self, verifier: ProviderVerifier, token: UnverifiedToken
+    ) -> dict[str, Any]:
+        """OIDC Core 3.1.3.7: signature, ``iss``, ``aud`` contains our client, ``azp``, dates."""
         if token.typ is not None and token.typ not in {"jwt", "id_token+jwt"}:
             raise InvalidTokenError(f"id token: typ {token.typ!r}")
         if token.claims.get("iss") != verifier.provider.issuer:
-            raise InvalidTokenError("id token: issuer differs from the access token's")
+            raise InvalidTokenError("id token: issuer is not the provider's")
         claims = await verifier.verify_jws(token, "id token")
         client_id = verifier.provider.client_id
         verifier.check_claims(claims, client_id, "id token")
@@ -172,11 +236,6 @@ class TokenVerifier:
         azp = claims.get("azp")
         if (len(audiences) > 1 or azp is not None) and azp != client_id:
             raise InvalidTokenError("id token: azp is not our client")
-        if claims["sub"] != access_claims["sub"]:
-            raise InvalidTokenError("id token and access token name different subjects")
-        at_hash = claims.get("at_hash")
-        if at_hash is not None and at_hash != _at_hash(access.raw, token.alg):
-            raise InvalidTokenError("id token: at_hash does not match the access token")
         return claims
 
 
@@ -188,79 +247,6 @@ def _check_dates(claims: Mapping[str, Any], what: str) -> None:
             raise InvalidTokenError(f"{what}: {name} is out of range")
 
 
-def _reject_id_token_claims(claims: Mapping[str, Any]) -> None:
-    # An ID token is never an access token, whatever its audience says (RFC 9068 §4, RFC 8725 §3.11).
-    if "nonce" in claims or "at_hash" in claims or "c_hash" in claims:
-        raise InvalidTokenError("access token: carries ID token claims")
-
-
-def _scopes(claims: Mapping[str, Any]) -> frozenset[str]:
-    raw = claims.get("scope", claims.get("scp"))
-    if isinstance(raw, str):
-        return frozenset(raw.split())
-    if isinstance(raw, list):
-        return frozenset(s for s in raw if isinstance(s, str))
-    return frozenset()
-
-
 def _at_hash(access_token: str, alg: str) -> str:
     digest = _HASH_FOR_ALG.get(alg[-3:], hashlib.sha512)(access_token.encode("ascii")).digest()
     return base64.urlsafe_b64encode(digest[: len(digest) // 2]).rstrip(b"=").decode("ascii")
-
-
-def _identity(
-    provider: ProviderConfig,
-    access: Mapping[str, Any],
-    id_claims: Mapping[str, Any],
-    scopes: frozenset[str],
-) -> Identity:
-    return Identity(
-        provider_id=provider.id,
-        issuer=provider.issuer,
-        subject=_bounded("sub", access["sub"]),
-        name=_display_name(provider, access, id_claims),
-        groups=_groups(provider, access, id_claims),
-        scopes=scopes,
-        session_id=_bounded("sid", _first_str("sid", id_claims, access)),
-        expires_at=float(access["exp"]),
-        issued_at=float(access["iat"]),
-    )
-
-
-def _bounded(claim: str, value: Any) -> Any:
-    # OIDC Core caps `sub` at 255 ASCII characters; `sid` has no cap there, but it is stored with
-    # every message and 255 is more than any provider we know uses. Longer is refused at connect,
-    # not found out at the first message.
-    if isinstance(value, str) and len(value) > MAX_ID_CHARS:
-        raise InvalidTokenError(f"{claim} longer than {MAX_ID_CHARS} characters")
-    return value
-
-
-def _first_str(claim: str, *sources: Mapping[str, Any]) -> str | None:
-    for source in sources:
-        value = source.get(claim)
-        if isinstance(value, str) and value:
-            return value
-    return None
-
-
-def _display_name(
-    provider: ProviderConfig, access: Mapping[str, Any], id_claims: Mapping[str, Any]
-) -> str:
-    for claim in (provider.name_claim, "name", "preferred_username", "email"):
-        name = _first_str(claim, id_claims, access)
-        if name:
-            return name.strip()[:MAX_NAME_CHARS] or str(access["sub"])
-    return str(access["sub"])[:MAX_NAME_CHARS]
-
-
-def _groups(
-    provider: ProviderConfig, access: Mapping[str, Any], id_claims: Mapping[str, Any]
-) -> frozenset[str]:
-    claim = provider.groups_claim
-    raw = access.get(claim, id_claims.get(claim))
-    if isinstance(raw, str):
-        raw = [raw]
-    if not isinstance(raw, list):
-        return frozenset()
-    return frozenset(g for g in raw[:MAX_GROUPS] if isinstance(g, str))

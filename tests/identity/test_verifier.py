@@ -137,7 +137,6 @@ async def test_tampered_payload_is_refused(idp: FakeIdP, verifier: TokenVerifier
         "e30.e+0.abc",
         "e3 0.e30.abc",
         42,
-        None,
         ["x"],
         {},
     ],
@@ -146,6 +145,12 @@ async def test_garbage_tokens_are_refused(
     idp: FakeIdP, verifier: TokenVerifier, garbage: object
 ) -> None:
     assert await refused(verifier, garbage, idp.id_token()) == "invalid_token"
+
+
+async def test_an_id_token_alone_is_refused_where_an_access_token_is_required(
+    idp: FakeIdP, verifier: TokenVerifier
+) -> None:
+    assert await refused(verifier, None, idp.id_token()) == "invalid_request"
 
 
 async def test_truncated_token_is_refused(idp: FakeIdP, verifier: TokenVerifier) -> None:

@@ -1,0 +1,158 @@
+"""Claim rules: what a provider's verified claims say about the user, per the provider's config.
+
+Vendors disagree on which claim names the user in each token (Entra ID pairs on ``oid``, Okta's
+access token carries the ID token's ``sub`` as ``uid``), where groups live (Keycloak's
+``realm_access.roles``, Auth0's namespaced claims, Cognito's ``cognito:groups``) and what an
+access token looks like. Each rule here reads the provider's settings; none guesses.
+"""
+
+from collections.abc import Mapping
+from typing import Any
+
+from server.config import ProviderConfig
+from server.identity.errors import GroupsOverageError, InvalidTokenError
+from server.identity.identity import Identity
+
+MAX_ID_CHARS = 255  # `sub` and `sid`, as the database stores them
+MAX_NAME_CHARS = 200
+MAX_GROUPS = 500
+Claims = Mapping[str, Any]
+
+
+def claim(claims: Claims, path: str) -> Any:
+    """A claim by name, else by dot-separated path (``realm_access.roles``); ``None`` if absent.
+
+    The whole name is tried first, so namespaced claims (``https://chat.example.com/groups``)
+    work as they are.
+    """
+    if path in claims:
+        return claims[path]
+    value: Any = claims
+    for part in path.split("."):
+        if not isinstance(value, Mapping) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def subject(claims: Claims, path: str, what: str) -> str:
+    """The user's identifier in one token.
+
+    Raises:
+        InvalidTokenError (invalid_token): absent, not a non-empty string, or over 255 characters.
+    """
+    value = claim(claims, path)
+    if not isinstance(value, str) or not value:
+        raise InvalidTokenError(f"{what}: no {path!r} claim naming the user")
+    return bounded(path, value)
+
+
+def bounded(name: str, value: str) -> str:
+    # OIDC Core caps `sub` at 255 ASCII characters; `sid` has no cap there, but it is stored with
+    # every message and 255 is more than any provider we know uses. Longer is refused at connect,
+    # not found out at the first message.
+    if len(value) > MAX_ID_CHARS:
+        raise InvalidTokenError(f"{name} longer than {MAX_ID_CHARS} characters")
+    return value
+
+
+def check_access_token_shape(provider: ProviderConfig, claims: Claims) -> None:
+    """Refuse what an access token of this provider never carries, and require what it always does.
+
+    Raises:
+        InvalidTokenError (invalid_token): ID-token claims, or a required claim missing or different.
+    """
+    # An ID token is never an access token, whatever its audience says (RFC 9068 §4, RFC 8725
+    # §3.11). at_hash/c_hash only ever bind an ID token to other artefacts; nonce also appears in
+    # the access tokens of Keycloak <= 24 (keycloak#26893), so that provider declares it.
+    if "at_hash" in claims or "c_hash" in claims:
+        raise InvalidTokenError("access token: carries ID token claims")
+    if "nonce" in claims and not provider.allow_nonce_in_access_token:
+        raise InvalidTokenError("access token: carries a nonce (an ID token?)")
+    for name, expected in provider.access_token_required_claims.items():
+        if claims.get(name) != expected:
+            raise InvalidTokenError(f"access token: claim {name!r} is not {expected!r}")
+
+
+def check_audience(provider: ProviderConfig, claims: Claims) -> None:
+    """The access token's ``audience_claim`` names our API (Cognito: ``client_id``, not ``aud``).
+
+    Raises:
+        InvalidTokenError (invalid_token): it does not.
+    """
+    value = claims.get(provider.audience_claim)
+    values = value if isinstance(value, list) else [value]
+    if provider.audience not in values:
+        raise InvalidTokenError(f"access token: {provider.audience_claim} is not our API")
+
+
+def check_groups_overage(provider: ProviderConfig, *sources: Claims) -> None:
+    """Entra ID leaves ``groups`` out past 200 groups and says so (``_claim_names``/``hasgroups``).
+
+    Treating that user as in no group would silently hide rooms; it is refused instead.
+
+    Raises:
+        GroupsOverageError (groups_overage): the token says its groups are elsewhere.
+    """
+    name = provider.groups_claim
+    for claims in sources:
+        if claim(claims, name) is not None:
+            return
+    for claims in sources:
+        names = claims.get("_claim_names")
+        if claims.get("hasgroups") is True or (isinstance(names, Mapping) and name in names):
+            raise GroupsOverageError(f"{name}: the token says the user's groups are elsewhere")
+
+
+def scopes(claims: Claims) -> frozenset[str]:
+    raw = claims.get("scope", claims.get("scp"))
+    if isinstance(raw, str):
+        return frozenset(raw.split())
+    if isinstance(raw, list):
+        return frozenset(s for s in raw if isinstance(s, str))
+    return frozenset()
+
+
+def identity(
+    provider: ProviderConfig, user: str, primary: Claims, other: Claims, granted: frozenset[str]
+) -> Identity:
+    """The identity: ``primary`` is the token whose expiry bounds the session (the access token,
+    or the ID token alone), ``other`` the second token (or empty)."""
+    session_id = _first_str("sid", other, primary)
+    return Identity(
+        provider_id=provider.id,
+        issuer=provider.issuer,
+        subject=user,
+        name=_display_name(provider, user, other, primary),
+        groups=_groups(provider, primary, other),
+        scopes=granted,
+        session_id=None if session_id is None else bounded("sid", session_id),
+        expires_at=float(primary["exp"]),
+        issued_at=float(primary["iat"]),
+    )
+
+
+def _first_str(path: str, *sources: Claims) -> str | None:
+    for source in sources:
+        value = claim(source, path)
+        if isinstance(value, str) and value.strip():
+            return value
+    return None
+
+
+def _display_name(provider: ProviderConfig, user: str, *sources: Claims) -> str:
+    for path in (provider.name_claim, "name", "preferred_username", "email"):
+        name = _first_str(path, *sources)
+        if name:
+            return name.strip()[:MAX_NAME_CHARS]
+    return user[:MAX_NAME_CHARS]
+
+
+def _groups(provider: ProviderConfig, *sources: Claims) -> frozenset[str]:
+    for source in sources:
+        raw = claim(source, provider.groups_claim)
+        if isinstance(raw, str):
+            raw = [raw]
+        if isinstance(raw, list):
+            return frozenset(g for g in raw[:MAX_GROUPS] if isinstance(g, str))
+    return frozenset()
