@@ -48,6 +48,23 @@ def check_http_url(value: str, what: str) -> str:
     raise ValueError(f"{what} must be an https URL (http is allowed only on 127.0.0.1/localhost)")
 
 
+_ACCESS_TOKEN_KEYS = (
+    "audience",
+    "required_scopes",
+    "subject_claim",
+    "access_token_issuer",
+    "audience_claim",
+    "access_token_required_claims",
+    "allow_nonce_in_access_token",
+)
+
+
+def _is_set(model: BaseModel, name: str) -> bool:
+    """Whether a field holds anything but its default (an explicit default counts as unset)."""
+    field = type(model).model_fields[name]
+    return bool(getattr(model, name) != field.get_default(call_default_factory=True))
+
+
 class ProviderConfig(_Model):
     """One OpenID Connect provider whose tokens the server accepts."""
 
@@ -70,7 +87,9 @@ class ProviderConfig(_Model):
     access_token_issuer: str | None = None
     audience_claim: Annotated[str, Field(min_length=1)] = "aud"
     access_token_required_claims: dict[str, str] = Field(default_factory=dict)
+    id_token_required_claims: dict[str, str] = Field(default_factory=dict)
     allow_nonce_in_access_token: bool = False
+    session_claim: str = "sid"  # the provider session for back-channel logout; "" for none
     required_scopes: tuple[str, ...] = ()
     require_id_token: bool = True
     scopes: str = "openid profile email"
@@ -88,8 +107,11 @@ class ProviderConfig(_Model):
 
     @field_validator("access_token_issuer")
     @classmethod
-    def _access_issuer_is_url(cls, value: str | None) -> str | None:
-        return None if value is None else check_http_url(value, "access_token_issuer")
+    def _access_issuer_is_named(cls, value: str | None) -> str | None:
+        # Only ever compared with `iss`, never fetched: AD FS publishes http://HOST/adfs/services/trust.
+        if value is not None and not value.strip():
+            raise ValueError("access_token_issuer must not be empty")
+        return value
 
     @field_validator("algorithms")
     @classmethod
@@ -112,8 +134,9 @@ class ProviderConfig(_Model):
     @model_validator(mode="after")
     def _tokens_tell_apart(self) -> "ProviderConfig":
         if self.mode == "id_token_only":
-            if self.required_scopes:
-                raise ValueError("required_scopes needs an access token (mode = access_token)")
+            unused = [k for k in _ACCESS_TOKEN_KEYS if _is_set(self, k)]
+            if unused:
+                raise ValueError(f"{unused} apply to access tokens: not with mode = id_token_only")
             return self
         if not self.audience:
             raise ValueError("audience is required with mode = access_token")

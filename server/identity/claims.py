@@ -22,17 +22,18 @@ Claims = Mapping[str, Any]
 def claim(claims: Claims, path: str) -> Any:
     """A claim by name, else by dot-separated path (``realm_access.roles``); ``None`` if absent.
 
-    The whole name is tried first, so namespaced claims (``https://chat.example.com/groups``)
-    work as they are.
+    At each level a whole key is tried before splitting, so names with dots in them work as they
+    are: namespaced claims (``https://chat.example.com/groups``) and Keycloak client ids
+    (``resource_access.chat.api.roles``).
     """
     if path in claims:
         return claims[path]
-    value: Any = claims
-    for part in path.split("."):
-        if not isinstance(value, Mapping) or part not in value:
-            return None
-        value = value[part]
-    return value
+    for key, value in claims.items():
+        if isinstance(key, str) and path.startswith(key + ".") and isinstance(value, Mapping):
+            found = claim(value, path[len(key) + 1 :])
+            if found is not None:
+                return found
+    return None
 
 
 def subject(claims: Claims, path: str, what: str) -> str:
@@ -72,6 +73,18 @@ def check_access_token_shape(provider: ProviderConfig, claims: Claims) -> None:
     for name, expected in provider.access_token_required_claims.items():
         if claims.get(name) != expected:
             raise InvalidTokenError(f"access token: claim {name!r} is not {expected!r}")
+
+
+def check_id_token_shape(provider: ProviderConfig, claims: Claims) -> None:
+    """The ID token carries the provider's ``id_token_required_claims`` (PingAM's
+    ``tokenName``, Keycloak's ``typ``, Google Workspace's ``hd``).
+
+    Raises:
+        InvalidTokenError (invalid_token): a required claim is missing or different.
+    """
+    for name, expected in provider.id_token_required_claims.items():
+        if claims.get(name) != expected:
+            raise InvalidTokenError(f"id token: claim {name!r} is not {expected!r}")
 
 
 def check_audience(provider: ProviderConfig, claims: Claims) -> None:
@@ -118,7 +131,8 @@ def identity(
 ) -> Identity:
     """The identity: ``primary`` is the token whose expiry bounds the session (the access token,
     or the ID token alone), ``other`` the second token (or empty)."""
-    session_id = _first_str("sid", other, primary)
+    claim_name = provider.session_claim
+    session_id = _first_str(claim_name, other, primary) if claim_name else None
     return Identity(
         provider_id=provider.id,
         issuer=provider.issuer,

@@ -236,6 +236,7 @@ class TokenVerifier:
         azp = claims.get("azp")
         if (len(audiences) > 1 or azp is not None) and azp != client_id:
             raise InvalidTokenError("id token: azp is not our client")
+        claims_.check_id_token_shape(verifier.provider, claims)
         return claims
 
 

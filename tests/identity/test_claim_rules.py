@@ -209,3 +209,66 @@ def test_id_token_only_mode_needs_no_audience_and_refuses_required_scopes() -> N
     assert ProviderConfig.model_validate({**base, "mode": "id_token_only"}).audience == ""
     with pytest.raises(ValueError, match="required_scopes"):
         ProviderConfig.model_validate({**base, "mode": "id_token_only", "required_scopes": ["x"]})
+
+
+async def test_a_claim_path_reaches_keys_that_contain_dots(
+    idp: FakeIdP, http: httpx.AsyncClient, clock: FakeClock
+) -> None:
+    # Keycloak client roles of a client named "chat.api".
+    verifier = verifier_for(idp, http, clock, groups_claim="resource_access.chat.api.roles")
+    roles: dict[str, Any] = {
+        "resource_access": {"chat.api": {"roles": ["writer"]}, "chat": {"x": 1}}
+    }
+    access = idp.access_token(groups=None, **roles)
+    assert (await verifier.verify(access, idp.id_token())).groups == {"writer"}
+
+
+async def test_id_token_required_claims_restrict_who_signs_in(
+    idp: FakeIdP, http: httpx.AsyncClient, clock: FakeClock
+) -> None:
+    google = TokenVerifier.build(
+        [
+            provider_config(
+                idp,
+                mode="id_token_only",
+                required_scopes=[],
+                audience="",
+                id_token_required_claims={"hd": "example.com"},
+            )
+        ],
+        http,
+        clock,
+    )
+    assert (await google.verify(None, idp.id_token(hd="example.com"))).subject == "alice"
+    assert await refused(google, None, idp.id_token(hd="gmail.example")) == "invalid_token"
+    assert await refused(google, None, idp.id_token()) == "invalid_token"
+
+
+async def test_session_claim_names_the_provider_session_or_none(
+    idp: FakeIdP, http: httpx.AsyncClient, clock: FakeClock
+) -> None:
+    # AD FS puts the user's Windows SID in `sid`: a session logout would end all their sessions.
+    access, id_token = idp.access_token(sid="S-1-5-21"), idp.id_token(sid="S-1-5-21")
+    assert (await verifier_for(idp, http, clock).verify(access, id_token)).session_id == "S-1-5-21"
+    adfs = verifier_for(idp, http, clock, session_claim="")
+    assert (await adfs.verify(access, id_token)).session_id is None
+
+
+def test_access_token_keys_are_refused_in_id_token_only_mode() -> None:
+    base = {"id": "g", "issuer": "https://accounts.google.com", "client_id": "c"}
+    for key, value in [("subject_claim", "oid"), ("audience", "api"), ("audience_claim", "x")]:
+        with pytest.raises(ValueError, match="apply to access tokens"):
+            ProviderConfig.model_validate({**base, "mode": "id_token_only", key: value})
+
+
+def test_the_access_token_issuer_is_compared_never_fetched_so_http_is_allowed() -> None:
+    adfs = ProviderConfig.model_validate(
+        {
+            "id": "adfs",
+            "issuer": "https://adfs.example.com/adfs",
+            "access_token_issuer": "http://adfs.example.com/adfs/services/trust",
+            "client_id": "c",
+            "audience": "microsoft:identityserver:api",
+        }
+    )
+    assert adfs.access_issuer == "http://adfs.example.com/adfs/services/trust"
