@@ -158,3 +158,12 @@ def short_lived_stack(spa_dist: Path, tmp_path: Path) -> Iterator[ChatStack]:
     """A stack whose access tokens live 65 s: oidc-client-ts renews 60 s before expiry."""
     with chat_stack(spa_dist, tmp_path, access_token_ttl=65) as short:
         yield short
+
+
+@pytest.fixture
+def id_token_only_stack(spa_dist: Path, tmp_path: Path) -> Iterator[ChatStack]:
+    """A stack whose provider is in mode "id_token_only": the web app sends the ID token alone."""
+    with chat_stack(
+        spa_dist, tmp_path, mode="id_token_only", audience="", required_scopes=[]
+    ) as stack:
+        yield stack

@@ -4,6 +4,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from devidp.process import DevIdp
 from tests.support.databases import migrated_database
@@ -23,7 +24,10 @@ class ChatStack:
 
 
 @contextmanager
-def chat_stack(spa_dist: Path, db_dir: Path, access_token_ttl: int = 600) -> Iterator[ChatStack]:
+def chat_stack(
+    spa_dist: Path, db_dir: Path, access_token_ttl: int = 600, **provider: Any
+) -> Iterator[ChatStack]:
+    """The stack; ``provider`` overrides keys of the dev provider's ``[[providers]]`` table."""
     # The chat port is chosen first: the provider's redirect URIs must name the chat origin.
     base_url = f"http://127.0.0.1:{free_port()}"
     with (
@@ -38,7 +42,7 @@ def chat_stack(spa_dist: Path, db_dir: Path, access_token_ttl: int = 600) -> Ite
     ):
         settings = make_settings(
             database_url=database_url,
-            providers=[dev_provider(idp.issuer)],
+            providers=[dev_provider(idp.issuer, **provider)],
             allowed_origins=[base_url],
             static_dir=str(spa_dist),
         )

@@ -269,3 +269,15 @@ def test_signing_out_in_one_tab_ends_the_session_in_the_other(
         second.page.evaluate("() => Object.keys(sessionStorage).filter(k => k.startsWith('oidc.'))")
         == []
     )
+
+
+def test_a_provider_in_id_token_only_mode_signs_in_and_chats(
+    id_token_only_stack: ChatStack, new_user: NewUser
+) -> None:
+    # Google and Okta's org server give no access token for our API: the ID token goes alone.
+    alice = new_user(None, id_token_only_stack)
+    alice.sign_in("alice", "alice-password")
+    alice.join(ROOM)
+    text = unique("signed in with an ID token")
+    alice.send(text)
+    alice.expect_message(text, "Alice Anderson")
