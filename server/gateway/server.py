@@ -35,8 +35,10 @@ class GuardedServer(socketio.AsyncServer):  # type: ignore[misc]  # socketio shi
     """An ``AsyncServer`` that closes any transport breaking the protocol, with one log line.
 
     ``_handle_eio_message`` is python-socketio's entry point for every Engine.IO message; a
-    :class:`FrameError` there (binary data, attachments, undecodable JSON) would otherwise surface
-    as a logged traceback while the transport stays open.
+    :class:`FrameError` there (binary data, attachments, undecodable JSON), or python-socketio's
+    own error on a packet that decodes but makes no sense, would otherwise surface as a logged
+    traceback while the transport stays open. Events run in their own tasks (``async_handlers``),
+    so our handlers' errors never reach this catch: ``ChatNamespace`` answers them in acks.
     """
 
     def __init__(self, *, max_queued_packets: int = 1000, **kwargs: Any) -> None:
