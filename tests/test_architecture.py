@@ -97,3 +97,18 @@ def test_other_packages_are_used_through_their_public_api() -> None:
                 if target.startswith(other + ".") and package != other:
                     problems.append(f"{me} imports {target}")
     assert problems == []
+
+
+def test_session_errors_are_their_own_family_not_identity_errors() -> None:
+    from server.errors import AppError
+    from server.identity import IdentityError
+    from server.sessions import errors
+
+    families = [
+        value
+        for value in vars(errors).values()
+        if isinstance(value, type) and issubclass(value, AppError) and value is not AppError
+    ]
+    assert families
+    assert all(issubclass(f, errors.SessionError) for f in families)
+    assert not any(issubclass(f, IdentityError) for f in families)

@@ -29,7 +29,7 @@ from server.identity import (
     UnknownIssuerError,
     verify_logout_token,
 )
-from server.sessions import Due, LiveSession, SessionService
+from server.sessions import Due, LiveSession, SessionError, SessionService
 
 logger = logging.getLogger(__name__)
 
@@ -127,7 +127,7 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # socketio 
             access_token, id_token = bearer_tokens(auth)
             identity = await self._verifier.verify(access_token, id_token)
             self._sessions.admit(sid, identity)
-        except IdentityError as exc:
+        except (IdentityError, SessionError) as exc:
             logger.info("connect %s refused: %s (%s)", sid, exc.code, exc)
             self._close_transport_soon(sid)
             raise socketio.exceptions.ConnectionRefusedError(
@@ -202,7 +202,7 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # socketio 
                 payload.access_token, payload.id_token, id_token_optional=True
             )
             self._sessions.refresh(sid, identity)
-        except IdentityError as exc:
+        except (IdentityError, SessionError) as exc:
             if exc.code in {"identity_changed", "session_revoked"}:
                 reason = "logged_out" if exc.code == "session_revoked" else exc.code
                 await self.end_sessions([sid], reason)

@@ -1,22 +1,27 @@
 """Sessions: what happens to a verified connection over its life (expiry, refresh, logout, limits)."""
 
 from server.sessions.errors import (
+    AlreadyBoundError,
     IdentityChangedError,
     RateLimitedError,
+    ReplayedLogoutError,
+    SessionError,
     SessionExpiredError,
     SessionRevokedError,
     TooManyConnectionsError,
 )
 from server.sessions.ratelimit import TokenBucket
 from server.sessions.registry import Due, LiveSession, SessionRegistry
-from server.sessions.service import ReplayedLogoutError, SessionService
+from server.sessions.service import SessionService
 
 __all__ = [
+    "AlreadyBoundError",
     "Due",
     "IdentityChangedError",
     "LiveSession",
     "RateLimitedError",
     "ReplayedLogoutError",
+    "SessionError",
     "SessionExpiredError",
     "SessionRegistry",
     "SessionRevokedError",

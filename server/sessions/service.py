@@ -5,10 +5,12 @@ import logging
 
 from server.config import SessionSettings
 from server.errors import AppError
-from server.identity import Clock, Identity, InvalidRequestError, InvalidTokenError, LogoutRequest
+from server.identity import Clock, Identity, LogoutRequest
 from server.sessions.errors import (
+    AlreadyBoundError,
     IdentityChangedError,
     RateLimitedError,
+    ReplayedLogoutError,
     SessionExpiredError,
     SessionRevokedError,
     TooManyConnectionsError,
@@ -20,13 +22,6 @@ from server.storage import LogoutRecord, LogoutRepository
 logger = logging.getLogger(__name__)
 
 BUCKET_PRUNE_SECONDS = 60.0
-
-
-class ReplayedLogoutError(InvalidTokenError):
-    """A logout token whose ``jti`` was already used."""
-
-    code = "token_replayed"
-    message = "This logout token was already used."
 
 
 class SessionService:
@@ -48,7 +43,7 @@ class SessionService:
             TooManyConnectionsError (too_many_connections), SessionRevokedError (session_revoked).
         """
         if self.registry.get(sid) is not None:  # a socket's identity is bound once, at connect
-            raise InvalidRequestError(f"{sid} is already bound to an identity")
+            raise AlreadyBoundError(f"{sid} is already bound to an identity")
         if self.revocations.is_revoked(identity):
             raise SessionRevokedError(f"{identity.subject}: session logged out")
         if self.registry.count_for(identity) >= self._settings.max_connections_per_user:

@@ -4,8 +4,8 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from server.config import SessionSettings
-from server.identity import Identity, IdentityError
-from server.sessions import Due, SessionService
+from server.identity import Identity
+from server.sessions import Due, SessionError, SessionService
 from server.storage import LogoutRecord, LogoutRepository
 from tests.support.clock import FakeClock
 
@@ -36,7 +36,7 @@ async def sessions(engine: AsyncEngine, clock: FakeClock) -> SessionService:
 
 async def test_a_socket_is_bound_once(sessions: SessionService, clock: FakeClock) -> None:
     sessions.admit("sid-1", identity(clock))
-    with pytest.raises(IdentityError) as info:
+    with pytest.raises(SessionError) as info:
         sessions.admit("sid-1", identity(clock, sub="mallory"))
     assert info.value.code == "invalid_request"
     assert sessions.current("sid-1").identity.subject == "alice"
@@ -47,7 +47,7 @@ async def test_connection_cap_counts_live_sockets(
 ) -> None:
     sessions.admit("a", identity(clock))
     sessions.admit("b", identity(clock))
-    with pytest.raises(IdentityError) as info:
+    with pytest.raises(SessionError) as info:
         sessions.admit("c", identity(clock))
     assert info.value.code == "too_many_connections"
     sessions.remove("a")
@@ -70,7 +70,7 @@ async def test_deadlines_fire_once_and_follow_refresh(
 
 async def test_refresh_refuses_another_identity(sessions: SessionService, clock: FakeClock) -> None:
     sessions.admit("a", identity(clock))
-    with pytest.raises(IdentityError) as info:
+    with pytest.raises(SessionError) as info:
         sessions.refresh("a", identity(clock, sub="bob"))
     assert info.value.code == "identity_changed"
 
@@ -85,7 +85,7 @@ async def test_logouts_revoke_older_tokens_after_a_restart(
     )
     restarted = SessionService(SessionSettings(), LogoutRepository(engine), clock)
     await restarted.start()
-    with pytest.raises(IdentityError) as info:
+    with pytest.raises(SessionError) as info:
         restarted.admit("x", old)
     assert info.value.code == "session_revoked"
     clock.advance(5)
