@@ -102,18 +102,6 @@ class SessionRegistry:
             del self._user_buckets[key]
         return len(idle)
 
-    def matching(self, issuer: str, subject: str | None, session_id: str | None) -> list[str]:
-        """Sockets of a provider session (``session_id``), else of a whole subject."""
-        if session_id is not None:
-            return [
-                sid
-                for sid, session in self._by_sid.items()
-                if session.identity.issuer == issuer and session.identity.session_id == session_id
-            ]
-        if subject is not None:
-            return sorted(self._by_user.get((issuer, subject), ()))
-        return []
-
     def take_message_token(self, session: LiveSession, now: float) -> bool:
         """Both the connection's and the user's bucket must allow one more message."""
         s = self._settings
