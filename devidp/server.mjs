@@ -92,6 +92,11 @@ const ACCOUNTS = [
     username: 'carol', password: 'carol-password', sub: 'u-carol-0003',
     name: 'Carol Chen', email: 'carol@example.test', groups: [],
   },
+  {
+    // The dev admin: config/dev.toml names `chat-admins` in its [admin] table.
+    username: 'dana', password: 'dana-password', sub: 'u-dana-0004',
+    name: 'Dana Diaz', email: 'dana@example.test', groups: ['staff', 'chat-admins'],
+  },
 ];
 const BY_USERNAME = new Map(ACCOUNTS.map((a) => [a.username, a]));
 const BY_SUB = new Map(ACCOUNTS.map((a) => [a.sub, a]));
@@ -224,7 +229,7 @@ value="${esc(login)}"${login ? '' : ' autofocus="on"'}>
 ${login ? ' autofocus="on"' : ''}>
   <button type="submit" class="login login-submit">Sign-in</button>
 </form>
-<p class="hint">Dev accounts: alice, bob, carol (password: &lt;name&gt;-password)</p>
+<p class="hint">Dev accounts: alice, bob, carol, dana (admin) (password: &lt;name&gt;-password)</p>
 <form action="${esc(submit)}/abort" method="get"><button class="secondary" type="submit">Cancel</button></form>`);
 }
 

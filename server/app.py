@@ -7,22 +7,38 @@ from contextlib import asynccontextmanager
 
 import httpx
 import socketio
+from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 from starlette.types import ASGIApp
 
-from server.chat import ChatNamespace, ChatService
+from server.accounts import AccountService
+from server.admin import AdminApi, AdminGuard
+from server.audit import AuditLog
+from server.chat import ChatNamespace, ChatService, RoomCuration, RoomDirectory
 from server.config import Settings
 from server.gateway import FrameGuard, GuardedServer, HalfOpenReaper, PollingBinding
 from server.headers import SecurityHeaders
 from server.http import ERROR_HANDLERS, WebRoutes, content_security_policy
 from server.identity import Clock, IdpUnavailableError, SystemClock, TokenVerifier
 from server.periodic import Job, running
+from server.providers import ProviderRegistry
 from server.sessions import SessionService
-from server.storage import LogoutRepository, check_schema, create_engine
+from server.storage import (
+    AuditRepository,
+    ChatRepository,
+    LogoutRepository,
+    MessageWriter,
+    RegistryRepository,
+    RoomRepository,
+    UserRepository,
+    check_schema,
+    create_engine,
+)
 
 logger = logging.getLogger(__name__)
 
 GC_THRESHOLD_0 = 20_000
+SIGN_IN_FLUSH_SECONDS = 5.0
 
 
 async def _warm_up(verifier: TokenVerifier) -> None:
@@ -34,6 +50,13 @@ async def _warm_up(verifier: TokenVerifier) -> None:
             logger.warning("provider %s unavailable at start-up: %s", provider.provider.id, exc)
 
 
+async def _flush_sign_ins(sessions: SessionService) -> None:
+    try:
+        await sessions.users.flush()
+    except Exception:  # shutting down: the sign-ins' last-seen times are all that is lost
+        logger.warning("could not record the last sign-ins", exc_info=True)
+
+
 def _calm_the_garbage_collector() -> None:
     # Full collections walk every tracked object: with the libraries loaded (SQLAlchemy, pydantic,
     # joserfc…) they took 180-260 ms here and set the p99 latency. What exists at start-up lives
@@ -42,6 +65,14 @@ def _calm_the_garbage_collector() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(GC_THRESHOLD_0, 20, 20)
+
+
+def _chat_service(engine: AsyncEngine, settings: Settings, sessions: SessionService) -> ChatService:
+    repository = ChatRepository(engine)
+    rooms = RoomDirectory(settings.rooms)
+    writer = MessageWriter(engine, repository, rooms.slug_of)
+    max_chars = settings.server.max_message_chars
+    return ChatService(repository, RoomRepository(engine), writer, rooms, sessions, max_chars)
 
 
 def _socketio_server(settings: Settings) -> GuardedServer:
@@ -66,12 +97,23 @@ def create_app(
     http = httpx.AsyncClient(transport=http_transport, headers={"User-Agent": "sso-chat"})
     engine = create_engine(settings.database.url)
     verifier = TokenVerifier.build(settings.providers, http, clock)
-    chat = ChatService(engine, settings.rooms, settings.server.max_message_chars)
-    sessions = SessionService(settings.sessions, LogoutRepository(engine), clock)
+    audit = AuditLog(AuditRepository(engine), clock)
+    users = UserRepository(engine)
+    sessions = SessionService(
+        settings.sessions, LogoutRepository(engine), users, clock, verifier, audit
+    )
+    chat = _chat_service(engine, settings, sessions)
+    registry = ProviderRegistry(RegistryRepository(engine), verifier, sessions, audit)
+    guard = AdminGuard(sessions, settings.admin, audit)
+    accounts = AccountService(users, sessions, audit, clock)
+    rooms = RoomCuration(RoomRepository(engine), chat, audit)
+    admin = AdminApi(guard, registry, accounts, rooms, verifier, audit, http)
 
     sio = _socketio_server(settings)
-    namespace = ChatNamespace(verifier, chat, sessions)
+    namespace = ChatNamespace(chat, sessions)
     sio.register_namespace(namespace)
+    sessions.attach(namespace)
+    chat.attach(namespace)
     reaper = HalfOpenReaper(sio, settings.server.connect_timeout_seconds)
     bindings = PollingBinding(
         live=lambda: sio.eio.sockets,
@@ -81,8 +123,13 @@ def create_app(
     jobs = [
         Job("reaper", reaper.interval, reaper.sweep),
         Job("polling-bindings", reaper.interval, bindings.prune),
-        Job("session-sweep", settings.sessions.sweep_interval_seconds, namespace.sweep),
-        Job("logout-sync", settings.sessions.revocation_sync_seconds, namespace.sync_logouts),
+        Job("session-sweep", settings.sessions.sweep_interval_seconds, sessions.sweep),
+        Job("logout-sync", settings.sessions.revocation_sync_seconds, sessions.enforce_logouts),
+        Job("registry-sync", settings.admin.sync_seconds, registry.sync),
+        Job("blocks-sync", settings.admin.sync_seconds, sessions.enforce_blocks),
+        Job("rooms-sync", settings.admin.sync_seconds, chat.sync_rooms),
+        Job("sign-ins", SIGN_IN_FLUSH_SECONDS, sessions.users.flush),
+        Job("audit-head", settings.admin.audit_head_seconds, audit.publish_head),
     ]
 
     @asynccontextmanager
@@ -90,21 +137,29 @@ def create_app(
         await check_schema(engine)
         await chat.start()
         await sessions.start()
+        await registry.start(settings.providers)
         await _warm_up(verifier)
         _calm_the_garbage_collector()
-        logger.info("ready: %d providers, %d rooms", len(settings.providers), len(settings.rooms))
+        logger.info("ready: %d providers, %d rooms", len(verifier.providers), len(settings.rooms))
         async with running(jobs):
             try:
                 yield
             finally:
+                await _flush_sign_ins(sessions)
                 await chat.stop()
                 await http.aclose()
                 await engine.dispose()
 
-    routes = WebRoutes(settings, verifier, engine, namespace.backchannel_logout).routes()
+    routes = [
+        *admin.routes(),
+        *WebRoutes(settings, verifier, engine, sessions.backchannel_logout).routes(),
+    ]
     web = Starlette(routes=routes, lifespan=lifespan, exception_handlers=ERROR_HANDLERS)
     app = socketio.ASGIApp(sio, other_asgi_app=web, socketio_path="socket.io")
-    return SecurityHeaders(_wire_guards(app, bindings, settings), content_security_policy(settings))
+    return SecurityHeaders(
+        _wire_guards(app, bindings, settings),
+        lambda: content_security_policy(v.provider for v in verifier.providers),
+    )
 
 
 def _wire_guards(app: ASGIApp, bindings: PollingBinding, settings: Settings) -> ASGIApp:

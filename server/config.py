@@ -13,7 +13,10 @@ from server.errors import ConfigError
 
 __all__ = [
     "DEFAULT_ALGORITHMS",
+    "AdminSettings",
+    "Admission",
     "DatabaseSettings",
+    "Display",
     "ProviderConfig",
     "RoomConfig",
     "ServerSettings",
@@ -65,11 +68,43 @@ def _is_set(model: BaseModel, name: str) -> bool:
     return bool(getattr(model, name) != field.get_default(call_default_factory=True))
 
 
+class Admission(_Model):
+    """Who of a provider's users may sign in; every rule set must pass (empty: everyone)."""
+
+    required_groups: tuple[str, ...] = ()  # any one of them
+    allowed_email_domains: tuple[str, ...] = ()  # of a verified email (email_verified true)
+    required_claims: dict[str, str] = Field(default_factory=dict)  # claim path -> exact value
+
+    @field_validator("allowed_email_domains")
+    @classmethod
+    def _domains(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for domain in value:
+            if not domain or "@" in domain or domain != domain.strip().lower():
+                raise ValueError(f"email domain {domain!r} must look like example.com (lower case)")
+        return value
+
+    @property
+    def is_open(self) -> bool:
+        return not (self.required_groups or self.allowed_email_domains or self.required_claims)
+
+
+class Display(_Model):
+    """How the provider appears on the sign-in page."""
+
+    label: Annotated[str, Field(max_length=100)] = ""
+    order: Annotated[int, Field(ge=-1000, le=1000)] = 0
+    hidden: bool = False
+
+
 class ProviderConfig(_Model):
     """One OpenID Connect provider whose tokens the server accepts."""
 
     id: Annotated[str, Field(pattern=_SLUG)]
-    name: str = ""
+    name: Annotated[str, Field(max_length=200)] = ""
+    # A disabled provider's tokens are refused (provider_disabled) and its sockets ended.
+    enabled: bool = True
+    display: Display = Display()
+    admission: Admission = Admission()
     issuer: str
     client_id: Annotated[str, Field(min_length=1)]
     # "access_token": an access token (JWT) for our API plus the ID token; "id_token_only": the
@@ -159,7 +194,7 @@ class ProviderConfig(_Model):
 
     @property
     def display_name(self) -> str:
-        return self.name or self.id
+        return self.display.label or self.name or self.id
 
 
 class RoomConfig(_Model):
@@ -167,7 +202,8 @@ class RoomConfig(_Model):
 
     slug: Annotated[str, Field(pattern=_SLUG)]
     name: Annotated[str, Field(min_length=1, max_length=200)]
-    allowed_groups: tuple[str, ...] = ()
+    allowed_groups: tuple[Annotated[str, Field(min_length=1, max_length=255)], ...] = ()
+    archived: bool = False  # kept with its history, but nobody can join or post
 
 
 class ServerSettings(_Model):
@@ -239,12 +275,31 @@ class DatabaseSettings(_Model):
         raise ValueError("database url must be sqlite+aiosqlite://... or postgresql+asyncpg://...")
 
 
+class AdminSubject(_Model):
+    """A break-glass admin: one user of one provider, whatever their groups say."""
+
+    provider: Annotated[str, Field(pattern=_SLUG)]
+    subject: Annotated[str, Field(min_length=1, max_length=255)]
+
+
+class AdminSettings(_Model):
+    """Who is an admin: members of any of ``groups`` (the provider's groups claim), or one of
+    ``subjects``. Empty: nobody, and every admin request is refused."""
+
+    groups: tuple[str, ...] = ()
+    subjects: tuple[AdminSubject, ...] = ()
+    # How often each process re-reads the registry's revision (provider, block, room changes).
+    sync_seconds: Annotated[float, Field(gt=0, le=10)] = 1.0
+    audit_head_seconds: Annotated[float, Field(gt=0, le=86400)] = 300
+
+
 class Settings(_Model):
     """The whole validated configuration."""
 
     server: ServerSettings = ServerSettings()
     database: DatabaseSettings = DatabaseSettings()
     sessions: SessionSettings = SessionSettings()
+    admin: AdminSettings = AdminSettings()
     providers: tuple[ProviderConfig, ...]
     rooms: tuple[RoomConfig, ...] = ()
 

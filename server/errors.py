@@ -1,6 +1,9 @@
 """The single base exception. Every error a client can see is a subclass with a stable code."""
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 
 class AppError(Exception):
@@ -29,3 +32,26 @@ class ConfigError(AppError):
 
     code = "config_error"
     message = "The server configuration is invalid."
+
+
+class InvalidFieldsError(AppError):
+    """Fields an admin sent that do not validate; ``fields`` names each and its problem."""
+
+    code = "invalid_request"
+    message = "The request is not valid."
+
+    def __init__(self, detail: str, fields: list[dict[str, str]] | None = None) -> None:
+        super().__init__(detail)
+        self.fields = fields or []
+
+    @classmethod
+    def from_validation(cls, exc: "ValidationError") -> "InvalidFieldsError":
+        fields = [
+            {"field": ".".join(str(p) for p in err["loc"]) or "(body)", "problem": err["msg"]}
+            for err in exc.errors()
+        ]
+        return cls(f"{len(fields)} invalid fields", fields)
+
+    def public(self) -> dict[str, object]:
+        # What was wrong, per field: the admin typed it, and pydantic's messages quote no secret.
+        return {**super().public(), "fields": self.fields}

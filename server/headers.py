@@ -1,5 +1,7 @@
 """Security headers on every HTTP answer of ours: the web app, the API, Socket.IO's long-polling."""
 
+from collections.abc import Callable
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["SecurityHeaders"]
@@ -35,19 +37,29 @@ def _with_defaults(headers: list[Header], defaults: list[Header]) -> list[Header
 class SecurityHeaders:
     """Adds the security headers to every HTTP response (pure ASGI: WebSockets pass untouched).
 
-    A header the response already carries is kept as it is, never sent twice.
+    A header the response already carries is kept as it is, never sent twice. The content
+    security policy may be a function: it names the providers, which change at runtime.
     """
 
-    def __init__(self, app: ASGIApp, csp: str) -> None:
+    def __init__(self, app: ASGIApp, csp: str | Callable[[], str]) -> None:
         self._app = app
-        self._http = _baseline(csp)
-        self._https = [*self._http, _HSTS]
+        self._csp = csp if callable(csp) else (lambda: csp)
+        self._policy = ""
+        self._http: list[Header] = []
+        self._https: list[Header] = []
+
+    def _defaults(self, scheme: object) -> list[Header]:
+        policy = self._csp()
+        if policy != self._policy:
+            self._policy, self._http = policy, _baseline(policy)
+            self._https = [*self._http, _HSTS]
+        return self._https if scheme == "https" else self._http
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self._app(scope, receive, send)
             return
-        defaults = self._https if scope.get("scheme") == "https" else self._http
+        defaults = self._defaults(scope.get("scheme"))
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

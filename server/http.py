@@ -2,7 +2,7 @@
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from http import HTTPStatus
 from pathlib import Path, PurePath
 from typing import Any
@@ -17,7 +17,7 @@ from starlette.routing import Match, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ExceptionHandler, Scope
 
-from server.config import Settings
+from server.config import ProviderConfig, Settings
 from server.errors import AppError
 from server.identity import InvalidRequestError, TokenVerifier
 from server.storage import ping
@@ -145,9 +145,9 @@ ERROR_HANDLERS: dict[Any, ExceptionHandler] = {
 }
 
 
-def content_security_policy(settings: Settings) -> str:
-    """The SPA's CSP: scripts only from us; the network only to us and the providers."""
-    issuers = " ".join(sorted({p.issuer.rstrip("/") for p in settings.providers}))
+def content_security_policy(providers: Iterable[ProviderConfig]) -> str:
+    """The SPA's CSP: scripts only from us; the network only to us and the enabled providers."""
+    issuers = " ".join(sorted({p.issuer.rstrip("/") for p in providers if p.enabled}))
     return (
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
         f"connect-src 'self' {issuers}; form-action 'self' {issuers}; frame-src {issuers}; "
@@ -212,7 +212,8 @@ class WebRoutes:
                 "end_session": bool(v.keys.metadata and v.keys.metadata.end_session_endpoint),
                 "mode": v.provider.mode,
             }
-            for v in self._verifier.providers
+            for v in sorted(self._verifier.providers, key=lambda v: v.provider.display.order)
+            if v.provider.enabled and not v.provider.display.hidden
         ]
         body = {
             "providers": providers,

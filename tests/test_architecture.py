@@ -10,13 +10,17 @@ LAYERS = {
     "server.periodic": 1,
     "server.storage": 2,
     "server.identity": 2,
-    "server.sessions": 3,
-    "server.chat": 4,
-    "server.gateway": 4,
-    "server.http": 5,
-    "server.headers": 5,
-    "server.app": 6,
-    "server.__main__": 7,
+    "server.audit": 3,
+    "server.sessions": 4,
+    "server.chat": 5,
+    "server.gateway": 5,
+    "server.providers": 5,
+    "server.accounts": 5,
+    "server.http": 6,
+    "server.headers": 6,
+    "server.admin": 7,
+    "server.app": 8,
+    "server.__main__": 9,
 }
 FORBIDDEN_EVERYWHERE_BUT = {
     "socketio": {
@@ -93,6 +97,10 @@ def test_other_packages_are_used_through_their_public_api() -> None:
                 "server.sessions",
                 "server.chat",
                 "server.gateway",
+                "server.audit",
+                "server.providers",
+                "server.accounts",
+                "server.admin",
             ):
                 if target.startswith(other + ".") and package != other:
                     problems.append(f"{me} imports {target}")

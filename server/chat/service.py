@@ -2,11 +2,8 @@
 
 import logging
 from collections import OrderedDict
-from collections.abc import Sequence
 from datetime import UTC
-from typing import Any
-
-from sqlalchemy.ext.asyncio import AsyncEngine
+from typing import Any, Protocol
 
 from server.chat.errors import (
     ForbiddenError,
@@ -15,9 +12,17 @@ from server.chat.errors import (
     RoomNotFoundError,
 )
 from server.chat.events import FetchHistoryPayload, SendMessagePayload
+from server.chat.rooms import RoomDirectory
 from server.config import RoomConfig
 from server.identity import Identity
-from server.storage import ChatRepository, MessageWriter, NewMessage, StoredMessage
+from server.sessions import LiveSession, SessionService
+from server.storage import (
+    ChatRepository,
+    MessageWriter,
+    NewMessage,
+    RoomRepository,
+    StoredMessage,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -45,33 +50,62 @@ class UserCache:
             self._entries.popitem(last=False)
 
 
+class RoomTransport(Protocol):
+    """Implemented by the Socket.IO adapter: re-check every live socket's rooms."""
+
+    async def rooms_changed(self) -> None: ...
+
+
+class _Detached:
+    async def rooms_changed(self) -> None:
+        return None
+
+
 class ChatService:
     """The chat's rules: who may see which room, what a valid message is, where it is stored."""
 
     def __init__(
-        self, engine: AsyncEngine, rooms: Sequence[RoomConfig], max_message_chars: int
+        self,
+        repository: ChatRepository,
+        room_store: RoomRepository,
+        writer: MessageWriter,
+        rooms: RoomDirectory,
+        sessions: SessionService,
+        max_message_chars: int,
     ) -> None:
-        self._repository = ChatRepository(engine)
-        self._writer = MessageWriter(engine, self._repository, self._room_slug)
+        self._repository = repository
+        self._room_store = room_store
+        self._room_revision: int | None = None
+        self._transport: RoomTransport = _Detached()
+        self._writer = writer
+        self._rooms = rooms
+        self._sessions = sessions
         self._users = UserCache(MAX_CACHED_USERS)
-        self._rooms = {room.slug: room for room in rooms}
-        self._room_ids: dict[str, int] = {}
-        self._room_slugs: dict[int, str] = {}
         self._max_chars = max_message_chars
 
+    def attach(self, transport: "RoomTransport") -> None:
+        self._transport = transport
+
     async def start(self) -> None:
-        """Make the configured rooms exist in the database; start the message writer."""
-        self._room_ids = await self._repository.sync_rooms(
-            [(room.slug, room.name) for room in self._rooms.values()]
-        )
-        self._room_slugs = {room_id: slug for slug, room_id in self._room_ids.items()}
+        """Seed the file's rooms the table lacks, load the table; start the message writer."""
+        await self._room_store.seed(self._rooms.seeds())
+        await self.reload_rooms()
         self._writer.start()
+
+    async def reload_rooms(self) -> None:
+        """Apply the rooms table; live sockets lose the rooms they may no longer see."""
+        revision = await self._room_store.revision()
+        self._rooms.replace(await self._room_store.rooms())
+        self._room_revision = revision
+        await self._transport.rooms_changed()
+
+    async def sync_rooms(self) -> None:
+        """Apply room changes made by any process since the last look."""
+        if await self._room_store.revision() != self._room_revision:
+            await self.reload_rooms()
 
     async def stop(self) -> None:
         await self._writer.stop()
-
-    def _room_slug(self, room_id: int) -> str:
-        return self._room_slugs.get(room_id, "")
 
     async def register(self, identity: Identity) -> int:
         """The user's id (the row is made on the first message, and its name kept current)."""
@@ -89,7 +123,7 @@ class ChatService:
         return room is not None and _may_access(identity, room)
 
     def visible_rooms(self, identity: Identity) -> list[RoomConfig]:
-        return [room for room in self._rooms.values() if _may_access(identity, room)]
+        return [room for room in self._rooms.all() if _may_access(identity, room)]
 
     def room(self, identity: Identity, slug: str) -> RoomConfig:
         """The room, if this identity may access it.
@@ -104,6 +138,18 @@ class ChatService:
             raise ForbiddenError(f"{identity.subject} is not in {room.allowed_groups}")
         return room
 
+    async def send(
+        self, session: LiveSession, payload: SendMessagePayload
+    ) -> tuple[StoredMessage, bool]:
+        """A live session sends a message: the session's send rules, then ``post``.
+
+        Raises:
+            SessionExpiredError (token_expired), RateLimitedError (rate_limited), and what
+            ``post`` raises.
+        """
+        self._sessions.check_can_send(session)
+        return await self.post(session.identity, payload)
+
     async def post(
         self, identity: Identity, payload: SendMessagePayload
     ) -> tuple[StoredMessage, bool]:
@@ -117,7 +163,7 @@ class ChatService:
         _check_text(payload.text, self._max_chars)
         user_id = await self.register(identity)
         message = NewMessage(
-            room_id=self._room_ids[room.slug],
+            room_id=self._rooms.id_of(room.slug),
             sender_id=user_id,
             text=payload.text,
             client_id=payload.client_id,
@@ -132,7 +178,7 @@ class ChatService:
     ) -> tuple[list[StoredMessage], bool]:
         room = self.room(identity, payload.room)
         return await self._repository.history(
-            self._room_ids[room.slug],
+            self._rooms.id_of(room.slug),
             before=payload.before,
             after=payload.after,
             limit=payload.limit,
@@ -140,6 +186,8 @@ class ChatService:
 
 
 def _may_access(identity: Identity, room: RoomConfig) -> bool:
+    if room.archived:
+        return False
     return not room.allowed_groups or not identity.groups.isdisjoint(room.allowed_groups)
 
 

@@ -22,14 +22,8 @@ from server.chat.events import (
 )
 from server.chat.service import ChatService, message_view
 from server.errors import AppError, UnexpectedError
-from server.identity import (
-    IdentityError,
-    InvalidRequestError,
-    TokenVerifier,
-    UnknownIssuerError,
-    verify_logout_token,
-)
-from server.sessions import Due, LiveSession, SessionError, SessionService
+from server.identity import IdentityError, InvalidRequestError
+from server.sessions import LiveSession, SessionError, SessionService
 
 logger = logging.getLogger(__name__)
 
@@ -65,17 +59,16 @@ def _is_real_connect(args: tuple[Any, ...]) -> bool:
 
 
 class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # socketio ships no type information
-    """Connect-time verification, then chat events answered by acks."""
+    """Connect-time verification, then chat events answered by acks. An adapter only: the rules
+    live in ``SessionService`` and ``ChatService``; this class is their ``SessionTransport``."""
 
     def __init__(
         self,
-        verifier: TokenVerifier,
         chat: ChatService,
         sessions: SessionService,
         namespace: str = "/",
     ) -> None:
         super().__init__(namespace)
-        self._verifier = verifier
         self._chat = chat
         self._sessions = sessions
         self._handlers: dict[str, Handler] = {
@@ -125,8 +118,7 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # socketio 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: object = None) -> None:
         try:
             access_token, id_token = bearer_tokens(auth)
-            identity = await self._verifier.verify(access_token, id_token)
-            self._sessions.admit(sid, identity)
+            identity = (await self._sessions.connect(sid, access_token, id_token)).identity
         except (IdentityError, SessionError) as exc:
             logger.info("connect %s refused: %s (%s)", sid, exc.code, exc)
             self._close_transport_soon(sid)
@@ -156,59 +148,23 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # socketio 
     def _connection(self, sid: str) -> LiveSession:
         return self._sessions.current(sid)
 
-    async def end_sessions(self, sids: list[str], reason: str) -> None:
-        """Tell each socket why, then close it."""
-        for sid in sids:
-            self._sessions.remove(sid)
-            await self.emit(SESSION_ENDED, {"reason": reason}, to=sid)
-            await self.disconnect(sid)
-            logger.info("session %s ended: %s", sid, reason)
+    async def session_expiring(self, sid: str, expires_at: float) -> None:
+        await self.emit(SESSION_EXPIRING, {"expires_at": expires_at}, to=sid)
 
-    async def sweep(self) -> None:
-        """Warn sockets whose token expires soon; end those past expiry plus grace."""
-        ended: list[str] = []
-        for due, session in self._sessions.due():
-            if due is Due.WARN:
-                await self.emit(
-                    SESSION_EXPIRING, {"expires_at": session.identity.expires_at}, to=session.sid
-                )
-            else:
-                ended.append(session.sid)
-        await self.end_sessions(ended, "token_expired")
-
-    async def sync_logouts(self) -> None:
-        """End the live sockets that logouts stored by other server processes cover."""
-        await self.end_sessions(await self._sessions.sync_logouts(), "logged_out")
-
-    async def backchannel_logout(self, provider_id: str, logout_token: object) -> int:
-        """Verify a back-channel logout token and end the sessions it names; returns how many.
-
-        Raises:
-            IdentityError: the token is not a valid, fresh logout token of that provider.
-        """
-        verifier = self._verifier.for_provider(provider_id)
-        if verifier is None:
-            raise UnknownIssuerError(f"no provider {provider_id!r}")
-        request = await verify_logout_token(verifier, logout_token)
-        sids = await self._sessions.logout(request)
-        await self.end_sessions(sids, "logged_out")
-        return len(sids)
+    async def session_ended(self, sid: str, reason: str) -> None:
+        await self.emit(SESSION_ENDED, {"reason": reason}, to=sid)
+        await self.disconnect(sid)
 
     async def _refresh_token(self, sid: str, data: Any) -> Ack:
         payload = parse(RefreshTokenPayload, data)
-        session = self._connection(sid)
-        try:
-            identity = await self._verifier.verify(
-                payload.access_token, payload.id_token, id_token_optional=True
-            )
-            self._sessions.refresh(sid, identity)
-        except (IdentityError, SessionError) as exc:
-            if exc.code in {"identity_changed", "session_revoked"}:
-                reason = "logged_out" if exc.code == "session_revoked" else exc.code
-                await self.end_sessions([sid], reason)
-            raise
+        self._connection(sid)  # only a bound socket may refresh
+        session = await self._sessions.refresh_tokens(sid, payload.access_token, payload.id_token)
         await self._revoke_rooms(sid, session)
         return {"ok": True, "expires_at": session.identity.expires_at}
+
+    async def rooms_changed(self) -> None:
+        for session in self._sessions.registry.sessions():
+            await self._revoke_rooms(session.sid, session)
 
     async def _revoke_rooms(self, sid: str, session: LiveSession) -> None:
         for name in self.rooms(sid):
@@ -238,9 +194,7 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # socketio 
 
     async def _send_message(self, sid: str, data: Any) -> Ack:
         payload = parse(SendMessagePayload, data)
-        session = self._connection(sid)
-        self._sessions.check_can_send(session)
-        stored, created = await self._chat.post(session.identity, payload)
+        stored, created = await self._chat.send(self._connection(sid), payload)
         message = message_view(stored)  # the row is committed: now it may be acked and broadcast
         if created:
             await self.emit(MESSAGE_POSTED, message, room=socket_room(stored.room_slug))

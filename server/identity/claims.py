@@ -143,7 +143,17 @@ def identity(
         session_id=None if session_id is None else bounded("sid", session_id),
         expires_at=float(primary["exp"]),
         issued_at=float(primary["iat"]),
+        verified_email=_verified_email(other, primary),
     )
+
+
+def _verified_email(*sources: Claims) -> str | None:
+    """The user's email, lower-cased, if the token carrying it says it is verified."""
+    for source in sources:
+        email = source.get("email")
+        if isinstance(email, str) and "@" in email:
+            return email.strip().lower()[:320] if source.get("email_verified") is True else None
+    return None
 
 
 def _first_str(path: str, *sources: Claims) -> str | None:

@@ -51,3 +51,24 @@ class GroupsOverageError(IdentityError):
 
     code = "groups_overage"
     message = "Your account is in too many groups for sign-in to decide your rooms."
+
+
+class AccessDeniedError(IdentityError):
+    """The tokens are valid, but the provider's admission rules do not let this user in.
+
+    ``reason`` names the rule (for logs and the admin's preview, never the user).
+    """
+
+    code = "access_denied"
+    message = "Your account is not allowed to use this chat."
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class ProviderDisabledError(IdentityError):
+    """The provider is configured but an admin has disabled it."""
+
+    code = "provider_disabled"
+    message = "Sign-in with this identity provider is turned off."

@@ -16,6 +16,7 @@ class Identity:
     session_id: str | None
     expires_at: float
     issued_at: float
+    verified_email: str | None = None  # only an email the provider says is verified
 
     @property
     def key(self) -> tuple[str, str]:

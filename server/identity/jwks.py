@@ -63,7 +63,11 @@ def _import_public_key(raw: Any, provider_id: str) -> PublicKey | None:
     if not isinstance(raw, dict) or raw.get("use", "sig") != "sig":
         return None
     kty = raw.get("kty")
-    if kty not in {"RSA", "EC", "OKP"}:  # "oct" (shared secrets) never verifies a provider's token
+    if not isinstance(kty, str) or kty not in {
+        "RSA",
+        "EC",
+        "OKP",
+    }:  # "oct" (shared secrets) never verifies a provider's token
         logger.warning("provider %s: ignoring JWKS key of type %r", provider_id, kty)
         return None
     if kty == "RSA" and _rsa_bits(raw.get("n")) < MIN_RSA_BITS:
@@ -94,6 +98,15 @@ def _rsa_bits(modulus: object) -> int:
     except ValueError:
         return 0
     return int.from_bytes(raw, "big").bit_length()
+
+
+@dataclass(frozen=True, slots=True)
+class KeyStatus:
+    """``state``: ok | stale (served past their TTL) | unavailable | not_fetched."""
+
+    state: str
+    key_count: int
+    seconds_since_fetch: float | None
 
 
 class JwksCache:
@@ -129,6 +142,21 @@ class JwksCache:
     def available(self) -> bool:
         """True when usable keys are held (fresh, or stale within the allowed staleness)."""
         return self._usable(self._clock.monotonic()) is not None
+
+    def status(self) -> "KeyStatus":
+        """What an admin sees: whether keys are held, how many, and since when."""
+        now = self._clock.monotonic()
+        if self._keys is None:
+            state = "unavailable" if self._flights else "not_fetched"
+        elif self._usable(now) is None:
+            state = "unavailable"
+        elif now >= self._expires_at or self._serving_stale:
+            state = "stale"
+        else:
+            state = "ok"
+        fetched = None if self._last_fetch == float("-inf") else round(now - self._last_fetch, 1)
+        count = len(self._keys.keys) if self._keys is not None else 0
+        return KeyStatus(state, count, fetched)
 
     async def get(self) -> KeySet:
         """Current keys, fetched when absent or expired.

@@ -57,7 +57,7 @@ async def fetch_json(
                         f"GET {url}: document larger than {MAX_DOCUMENT_BYTES}"
                     )
             return json.loads(body), response.headers
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, httpx.InvalidURL, UnicodeError) as exc:  # UnicodeError: IDNA
         raise IdpUnavailableError(f"GET {url} failed: {type(exc).__name__}") from exc
     except (ValueError, RecursionError) as exc:  # RecursionError: nested past the parser's limit
         raise IdpUnavailableError(f"GET {url}: not JSON") from exc

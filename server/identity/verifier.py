@@ -12,12 +12,14 @@ from joserfc.jws import JWSRegistry
 from joserfc.jwt import JWTClaimsRegistry
 
 from server.config import ProviderConfig
+from server.identity import admission
 from server.identity import claims as claims_
 from server.identity.clock import Clock
 from server.identity.errors import (
     InsufficientScopeError,
     InvalidRequestError,
     InvalidTokenError,
+    ProviderDisabledError,
     TokenExpiredError,
     UnknownIssuerError,
     UnknownKeyError,
@@ -31,6 +33,18 @@ logger = logging.getLogger(__name__)
 ACCESS_TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt", "jwt"})
 MAX_NUMERIC_DATE = 253402300799  # 9999-12-31T23:59:59Z, the last second a datetime can hold
 _HASH_FOR_ALG = {"256": hashlib.sha256, "384": hashlib.sha384, "512": hashlib.sha512}
+# What the key cache depends on: a provider edited only elsewhere keeps its cached keys.
+KEY_FIELDS = frozenset(
+    {
+        "issuer",
+        "jwks_min_ttl_seconds",
+        "jwks_max_ttl_seconds",
+        "jwks_default_ttl_seconds",
+        "jwks_max_stale_seconds",
+        "jwks_min_refresh_interval_seconds",
+        "http_timeout_seconds",
+    }
+)
 
 
 class ProviderVerifier:
@@ -107,42 +121,95 @@ class ProviderVerifier:
 class TokenVerifier:
     """Routes a token to its provider by exact issuer and verifies both tokens there."""
 
-    def __init__(self, verifiers: Iterable[ProviderVerifier]) -> None:
-        self._verifiers = list(verifiers)
+    def __init__(
+        self,
+        verifiers: Iterable[ProviderVerifier],
+        http: httpx.AsyncClient | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self._http = http
+        self._clock = clock
+        self._install(list(verifiers))
+
+    def _install(self, verifiers: list[ProviderVerifier]) -> None:
+        # Replaced as a whole (one assignment each, no await between): a verification that is
+        # under way keeps the provider it was routed to.
+        self._verifiers = verifiers
         # Access tokens are routed by their issuer, which AD FS makes differ from the OIDC one.
-        self._by_access_issuer = {v.provider.access_issuer: v for v in self._verifiers}
-        self._by_issuer = {v.provider.issuer: v for v in self._verifiers}
+        self._by_access_issuer = {v.provider.access_issuer: v for v in verifiers}
+        self._by_issuer = {v.provider.issuer: v for v in verifiers}
 
     @classmethod
     def build(
         cls, providers: Iterable[ProviderConfig], http: httpx.AsyncClient, clock: Clock
     ) -> "TokenVerifier":
-        return cls(ProviderVerifier(p, JwksCache(p, http, clock), clock) for p in providers)
+        return cls(
+            (ProviderVerifier(p, JwksCache(p, http, clock), clock) for p in providers), http, clock
+        )
+
+    def replace(self, providers: Iterable[ProviderConfig]) -> None:
+        """Verify with these providers from now on; a provider whose issuer and key settings are
+        unchanged keeps its cached keys (and its discovery document)."""
+        if self._http is None or self._clock is None:
+            raise RuntimeError("a TokenVerifier made without build() cannot replace providers")
+        current = {v.provider.id: v for v in self._verifiers}
+        verifiers = []
+        for provider in providers:
+            old = current.get(provider.id)
+            if old is not None and _same_keys(old.provider, provider):
+                keys = old.keys
+            else:
+                keys = JwksCache(provider, self._http, self._clock)
+            verifiers.append(ProviderVerifier(provider, keys, self._clock))
+        self._install(verifiers)
 
     @property
     def providers(self) -> list[ProviderVerifier]:
         return list(self._verifiers)
 
+    def trial(self, provider: ProviderConfig) -> "TokenVerifier":
+        """A verifier of ``provider`` alone, sharing its cached keys if their settings match."""
+        if self._http is None or self._clock is None:
+            raise RuntimeError("a TokenVerifier made without build() cannot make a trial")
+        keys = self.cached_keys(provider) or JwksCache(provider, self._http, self._clock)
+        return TokenVerifier(
+            [ProviderVerifier(provider, keys, self._clock)], self._http, self._clock
+        )
+
+    def cached_keys(self, provider: ProviderConfig) -> JwksCache | None:
+        """The key cache in use for this provider, if its key settings are those of ``provider``."""
+        current = self.for_provider(provider.id)
+        return (
+            current.keys if current is not None and _same_keys(current.provider, provider) else None
+        )
+
     def for_provider(self, provider_id: str) -> ProviderVerifier | None:
         return next((v for v in self._verifiers if v.provider.id == provider_id), None)
 
     async def verify(
-        self, access_token: object, id_token: object | None, *, id_token_optional: bool = False
+        self,
+        access_token: object,
+        id_token: object | None,
+        *,
+        id_token_optional: bool = False,
+        admit: bool = True,
     ) -> Identity:
         """Verify the access token (and the ID token) and return the identity they prove.
 
         With ``access_token`` ``None``, the ID token alone, for a provider whose ``mode`` is
-        ``id_token_only``.
+        ``id_token_only``. ``admit=False`` skips the provider's admission rules (for the admin
+        API, where the ``[admin]`` table decides, so that no rule locks the admins out).
 
         Raises:
             InvalidRequestError (invalid_request): a token the provider requires is missing.
             InvalidTokenError (invalid_token): any signature, claim or consistency failure.
             TokenExpiredError (token_expired), UnknownIssuerError (unknown_issuer),
             InsufficientScopeError (insufficient_scope), IdpUnavailableError (idp_unavailable),
-            GroupsOverageError (groups_overage).
+            GroupsOverageError (groups_overage), AccessDeniedError (access_denied),
+            ProviderDisabledError (provider_disabled).
         """
         if access_token is None:
-            return await self._verify_id_token_only(id_token)
+            return await self._verify_id_token_only(id_token, admit)
         access = peek(access_token, "access token")
         verifier = self._route(self._by_access_issuer, access, "access token")
         provider = verifier.provider
@@ -160,7 +227,10 @@ class TokenVerifier:
         elif provider.require_id_token and not id_token_optional:
             raise InvalidRequestError("id_token missing")
         claims_.check_groups_overage(provider, claims, id_claims)
-        return claims_.identity(provider, user, claims, id_claims, granted)
+        identity = claims_.identity(provider, user, claims, id_claims, granted)
+        if admit:
+            admission.check(provider.admission, identity, id_claims, claims)
+        return identity
 
     async def _verify_access_token(
         self, verifier: ProviderVerifier, access: UnverifiedToken
@@ -183,7 +253,7 @@ class TokenVerifier:
         claims_.check_access_token_shape(provider, claims)
         return claims
 
-    async def _verify_id_token_only(self, id_token: object | None) -> Identity:
+    async def _verify_id_token_only(self, id_token: object | None, admit: bool) -> Identity:
         if id_token is None:
             raise InvalidRequestError("no access_token and no id_token")
         token = peek(id_token, "id token")
@@ -194,7 +264,10 @@ class TokenVerifier:
         claims = await self._checked_id_token(verifier, token)
         user = claims_.subject(claims, provider.id_token_subject_claim, "id token")
         claims_.check_groups_overage(provider, claims)
-        return claims_.identity(provider, user, claims, {}, frozenset())
+        identity = claims_.identity(provider, user, claims, {}, frozenset())
+        if admit:
+            admission.check(provider.admission, identity, claims)
+        return identity
 
     def _route(
         self, table: Mapping[str, ProviderVerifier], token: UnverifiedToken, what: str
@@ -203,6 +276,8 @@ class TokenVerifier:
         verifier = table.get(issuer) if isinstance(issuer, str) else None
         if verifier is None:
             raise UnknownIssuerError(f"{what}: issuer is not configured")
+        if not verifier.provider.enabled:
+            raise ProviderDisabledError(f"{what}: provider {verifier.provider.id} is disabled")
         return verifier
 
     async def _verify_id_token(
@@ -238,6 +313,10 @@ class TokenVerifier:
             raise InvalidTokenError("id token: azp is not our client")
         claims_.check_id_token_shape(verifier.provider, claims)
         return claims
+
+
+def _same_keys(old: ProviderConfig, new: ProviderConfig) -> bool:
+    return all(getattr(old, name) == getattr(new, name) for name in KEY_FIELDS)
 
 
 def _check_dates(claims: Mapping[str, Any], what: str) -> None:

@@ -13,6 +13,7 @@ from server.sessions.errors import (
 from server.sessions.ratelimit import TokenBucket
 from server.sessions.registry import Due, LiveSession, SessionRegistry
 from server.sessions.service import SessionService
+from server.sessions.transport import SessionTransport
 
 __all__ = [
     "AlreadyBoundError",
@@ -26,6 +27,7 @@ __all__ = [
     "SessionRegistry",
     "SessionRevokedError",
     "SessionService",
+    "SessionTransport",
     "TokenBucket",
     "TooManyConnectionsError",
 ]

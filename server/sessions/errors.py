@@ -51,3 +51,10 @@ class RateLimitedError(SessionError):
     code = "rate_limited"
     message = "You are sending too fast. Slow down."
     retryable = True
+
+
+class AccountBlockedError(SessionError):
+    """An admin blocked this user: connects and refreshes are refused on every process."""
+
+    code = "account_blocked"
+    message = "Your account is blocked in this chat. Ask an administrator."

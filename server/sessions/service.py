@@ -1,12 +1,26 @@
-"""SessionService: admission, refresh, limits, expiry and back-channel logout of live sessions."""
+"""SessionService: admission, refresh, limits, expiry and back-channel logout of live sessions.
+
+Every entry point (Socket.IO, the admin API) goes through these use cases, so no rule is repeated.
+"""
 
 import asyncio
 import logging
+from collections.abc import Callable
 
+from server.audit import SYSTEM, AuditLog
 from server.config import SessionSettings
 from server.errors import AppError
-from server.identity import Clock, Identity, LogoutRequest
+from server.identity import (
+    Clock,
+    Identity,
+    LogoutRequest,
+    TokenVerifier,
+    UnknownIssuerError,
+    verify_logout_token,
+)
+from server.sessions.directory import UserDirectory
 from server.sessions.errors import (
+    AccountBlockedError,
     AlreadyBoundError,
     IdentityChangedError,
     RateLimitedError,
@@ -17,7 +31,8 @@ from server.sessions.errors import (
 )
 from server.sessions.registry import Due, LiveSession, SessionRegistry
 from server.sessions.revocations import Logouts, RevocationIndex
-from server.storage import LogoutRecord, LogoutRepository
+from server.sessions.transport import DetachedTransport, SessionTransport
+from server.storage import LogoutRecord, LogoutRepository, UserRepository
 
 logger = logging.getLogger(__name__)
 
@@ -27,14 +42,147 @@ BUCKET_PRUNE_SECONDS = 60.0
 class SessionService:
     """The rules of a session's life after its tokens are verified."""
 
-    def __init__(self, settings: SessionSettings, logouts: LogoutRepository, clock: Clock) -> None:
+    def __init__(
+        self,
+        settings: SessionSettings,
+        logouts: LogoutRepository,
+        users: UserRepository,
+        clock: Clock,
+        verifier: TokenVerifier | None = None,
+        audit: AuditLog | None = None,
+    ) -> None:
         self._settings = settings
         self._logouts = logouts
         self._clock = clock
+        self._verifier = verifier or TokenVerifier([])  # no provider: every token is refused
+        self._transport: SessionTransport = DetachedTransport()
+        self.users = UserDirectory(users, clock)
+        self._audit = audit  # the composition root always passes it; unit tests may not
         self.registry = SessionRegistry(settings)
         self._next_bucket_prune = 0.0
         self.revocations = RevocationIndex(logouts)
         self._sync_failures = 0
+
+    def attach(self, transport: SessionTransport) -> None:
+        """The transport that carries the live sockets (set once by the composition root)."""
+        self._transport = transport
+
+    async def authenticate(
+        self, access_token: object, id_token: object | None, *, admit: bool = True
+    ) -> Identity:
+        """Verify tokens and check the session they prove is not logged out: the one rule for
+        every entry point (a Socket.IO connect, an admin request). ``admit=False``: the
+        provider's admission rules are not asked (the admin API asks the ``[admin]`` table).
+
+        Raises:
+            IdentityError: any verification failure (its code says which).
+            SessionRevokedError (session_revoked): the provider logged this session out.
+        """
+        identity = await self._verifier.verify(access_token, id_token, admit=admit)
+        self._check_allowed(identity)
+        self.users.saw(identity)
+        return identity
+
+    async def connect(self, sid: str, access_token: object, id_token: object | None) -> LiveSession:
+        """Authenticate a new socket and bind the identity to it (see ``authenticate``, ``admit``)."""
+        return self.admit(sid, await self.authenticate(access_token, id_token))
+
+    async def refresh_tokens(
+        self, sid: str, access_token: object, id_token: object | None
+    ) -> LiveSession:
+        """Verify new tokens for a live socket and apply them; tokens of another user or of a
+        logged-out session end the socket (``identity_changed`` / ``logged_out``).
+
+        Raises:
+            IdentityError, IdentityChangedError, SessionRevokedError.
+        """
+        identity = await self._verifier.verify(access_token, id_token, id_token_optional=True)
+        try:
+            return self.refresh(sid, identity)
+        except IdentityChangedError:
+            await self.end([sid], "identity_changed")
+            raise
+        except SessionRevokedError:
+            await self.end([sid], "logged_out")
+            raise
+        except AccountBlockedError:
+            await self.end([sid], "blocked")
+            raise
+
+    async def end(self, sids: list[str], reason: str) -> None:
+        """End these sockets' sessions: forgotten here, told why and closed by the transport."""
+        for sid in sids:
+            self.registry.remove(sid)
+            await self._transport.session_ended(sid, reason)
+            logger.info("session %s ended: %s", sid, reason)
+
+    async def end_where(self, covered: Callable[[Identity], bool], reason: str) -> int:
+        """End every live socket whose identity ``covered`` selects; returns how many."""
+        sids = [s.sid for s in self.registry.sessions() if covered(s.identity)]
+        await self.end(sids, reason)
+        return len(sids)
+
+    def count_where(self, covered: Callable[[Identity], bool]) -> int:
+        return sum(1 for s in self.registry.sessions() if covered(s.identity))
+
+    async def sweep(self) -> None:
+        """Warn sockets whose token expires soon; end those past expiry plus grace."""
+        ended: list[str] = []
+        for due, session in self.due():
+            if due is Due.WARN:
+                await self._transport.session_expiring(session.sid, session.identity.expires_at)
+            else:
+                ended.append(session.sid)
+        await self.end(ended, "token_expired")
+
+    async def enforce_logouts(self) -> None:
+        """End the live sockets that logouts stored by other server processes cover."""
+        await self.end(await self.sync_logouts(), "logged_out")
+
+    async def sign_out(self, request: LogoutRequest) -> int:
+        """Record a logout and end the live sockets it covers here (``logged_out``); the other
+        processes follow it at their next ``enforce_logouts``. Returns how many ended here.
+
+        Raises:
+            ReplayedLogoutError (token_replayed): its ``jti`` was seen before.
+        """
+        sids = await self.logout(request)
+        await self.end(sids, "logged_out")
+        return len(sids)
+
+    async def backchannel_logout(self, provider_id: str, logout_token: object) -> int:
+        """Verify a back-channel logout token, record it, end the sessions it names; returns how many.
+
+        Raises:
+            IdentityError: the token is not a valid, fresh logout token of that provider.
+            ReplayedLogoutError (token_replayed): its ``jti`` was seen before.
+        """
+        verifier = self._verifier.for_provider(provider_id)
+        if verifier is None:
+            raise UnknownIssuerError(f"no provider {provider_id!r}")
+        request = await verify_logout_token(verifier, logout_token)
+        ended = await self.sign_out(request)
+        if self._audit is not None:
+            await self._audit.note(
+                SYSTEM,
+                "logout.backchannel",
+                f"provider:{provider_id}",
+                subject=request.subject,
+                session=request.session_id is not None,
+                ended_here=ended,
+            )
+        return ended
+
+    async def enforce_blocks(self) -> None:
+        """Follow block changes made by any process: end the live sockets of blocked users."""
+        if await self.users.sync():
+            await self.end_where(lambda i: self.users.is_blocked(i.key), "blocked")
+
+    def _check_allowed(self, identity: Identity) -> None:
+        if self.users.is_blocked(identity.key):
+            raise AccountBlockedError(f"{identity.provider_id}/{identity.subject} is blocked")
+        if self.revocations.is_revoked(identity):
+            raise SessionRevokedError(f"{identity.subject}: session logged out")
 
     def admit(self, sid: str, identity: Identity) -> LiveSession:
         """Register a verified connection.
@@ -44,8 +192,7 @@ class SessionService:
         """
         if self.registry.get(sid) is not None:  # a socket's identity is bound once, at connect
             raise AlreadyBoundError(f"{sid} is already bound to an identity")
-        if self.revocations.is_revoked(identity):
-            raise SessionRevokedError(f"{identity.subject}: session logged out")
+        self._check_allowed(identity)
         if self.registry.count_for(identity) >= self._settings.max_connections_per_user:
             raise TooManyConnectionsError(f"{identity.subject} is at the connection cap")
         return self.registry.add(sid, identity, self._clock.monotonic())
@@ -59,8 +206,7 @@ class SessionService:
         session = self.current(sid)
         if identity.key != session.identity.key:
             raise IdentityChangedError("refresh with another user's tokens")
-        if self.revocations.is_revoked(identity):
-            raise SessionRevokedError(f"{identity.subject}: session logged out")
+        self._check_allowed(identity)
         self.registry.replace_identity(session, identity)
         return session
 
@@ -156,3 +302,4 @@ class SessionService:
         if removed:
             logger.info("pruned %d old logouts", removed)
         await self.revocations.sync()
+        await self.users.sync()

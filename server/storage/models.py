@@ -2,7 +2,16 @@
 
 from datetime import UTC, datetime
 
-from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, MetaData, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    Text,
+    UniqueConstraint,
+)
 from sqlmodel import Field, SQLModel
 
 NAMING_CONVENTION = {
@@ -46,10 +55,19 @@ class User(SQLModel, table=True):
     name: str = Field(max_length=200)
     created_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())
     updated_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())
+    provider_id: str | None = Field(default=None, max_length=64)
+    groups: str | None = Field(default=None, sa_column=Column(Text, nullable=True))  # JSON list
+    last_seen_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
+    # A blocked user's connects are refused (account_blocked) on every server process.
+    blocked_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
 
 
 class Room(SQLModel, table=True):
-    """A chat room; its slug and name come from configuration."""
+    """A chat room: seeded from the configuration file, then managed by admins."""
 
     __tablename__ = "rooms"
 
@@ -57,6 +75,10 @@ class Room(SQLModel, table=True):
     slug: str = Field(max_length=64, unique=True)
     name: str = Field(max_length=200)
     created_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())
+    allowed_groups: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    archived_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
 
 
 class Message(SQLModel, table=True):
@@ -102,3 +124,59 @@ class Logout(SQLModel, table=True):
     session_id: str | None = Field(default=None, max_length=255)
     issued_at: datetime = Field(sa_column=_timestamp())
     received_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())
+
+
+class AuditEntry(SQLModel, table=True):
+    """One admin action or security event, chained to the previous row by ``prev_hash``.
+
+    Rows are only ever appended: ``hash`` covers the row's content and ``prev_hash``, so an
+    edited, removed or reordered row breaks the chain (``server.audit.verify``).
+    """
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        Index("ix_audit_log_created_at", "created_at"),
+        Index("ix_audit_log_action", "action"),
+        # SQLite's AUTOINCREMENT never hands out the id of a deleted newest row again.
+        {"sqlite_autoincrement": True},
+    )
+
+    id: int | None = Field(
+        default=None, sa_column=Column(_BigId, primary_key=True, autoincrement=True)
+    )
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())
+    actor_provider: str | None = Field(default=None, max_length=64)
+    actor_subject: str | None = Field(default=None, max_length=255)
+    actor_name: str | None = Field(default=None, max_length=200)
+    action: str = Field(max_length=64)
+    target: str = Field(max_length=255)
+    details: str = Field(sa_column=Column(Text, nullable=False))
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64, unique=True)
+
+
+class ProviderRecord(SQLModel, table=True):
+    """An identity provider as the registry manages it: its whole configuration as JSON.
+
+    Seeded from the configuration file on first start (``source = "file"``), then managed
+    through the admin API; ``version`` counts its changes.
+    """
+
+    __tablename__ = "providers"
+
+    id: str = Field(primary_key=True, max_length=64)
+    config: str = Field(sa_column=Column(Text, nullable=False))
+    source: str = Field(max_length=16)
+    version: int = Field(default=1)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())
+
+
+class Revision(SQLModel, table=True):
+    """A counter per kind of runtime change (providers, users, rooms), bumped in the change's
+    own transaction: every server process polls it and reloads what changed."""
+
+    __tablename__ = "revisions"
+
+    name: str = Field(primary_key=True, max_length=32)
+    value: int = Field(default=0, sa_type=BigInteger)

@@ -1,7 +1,6 @@
 """ChatRepository: every SQL statement of the chat, behind plain values (no ORM objects escape)."""
 
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -50,24 +49,6 @@ class ChatRepository:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
-
-    async def sync_rooms(self, rooms: Sequence[tuple[str, str]]) -> dict[str, int]:
-        """Create or rename the configured rooms ``(slug, name)``; returns slug → id."""
-        async with self._engine.begin() as conn:
-            existing = {
-                row.slug: row
-                for row in await conn.execute(select(ROOMS.c.id, ROOMS.c.slug, ROOMS.c.name))
-            }
-            for slug, name in rooms:
-                row = existing.get(slug)
-                if row is None:
-                    await conn.execute(
-                        insert(ROOMS).values(slug=slug, name=name, created_at=utcnow())
-                    )
-                elif row.name != name:
-                    await conn.execute(update(ROOMS).where(ROOMS.c.id == row.id).values(name=name))
-            result = await conn.execute(select(ROOMS.c.slug, ROOMS.c.id))
-            return {row.slug: row.id for row in result}
 
     async def upsert_user(self, issuer: str, subject: str, name: str) -> int:
         """The user's id, creating the row on first sight and keeping the name current."""

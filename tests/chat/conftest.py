@@ -13,6 +13,7 @@ from server.config import RoomConfig
 from server.identity import Identity
 from server.storage import create_engine
 from server.storage.repository import MESSAGES, USERS
+from tests.support.chat import make_chat
 
 ISSUER = "https://idp.test"
 MAX_CHARS = 20
@@ -60,7 +61,7 @@ async def stored_users(engine: AsyncEngine) -> list[dict[str, Any]]:
 
 @pytest.fixture
 async def chat(engine: AsyncEngine) -> AsyncIterator[ChatService]:
-    service = ChatService(engine, ROOMS, MAX_CHARS)
+    service = make_chat(engine, ROOMS, MAX_CHARS)
     await service.start()
     yield service
     await service.stop()
@@ -74,5 +75,5 @@ async def rules() -> AsyncIterator[ChatService]:
     reach the engine, whose database has no tables, and fail with a driver error instead.
     """
     engine = create_engine("sqlite+aiosqlite:///:memory:")
-    yield ChatService(engine, ROOMS, MAX_CHARS)
+    yield make_chat(engine, ROOMS, MAX_CHARS)
     await engine.dispose()

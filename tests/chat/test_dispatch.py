@@ -2,6 +2,7 @@
 Socket.IO server, a real SessionService and ChatService on the test database."""
 
 import logging
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -9,7 +10,7 @@ import socketio
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from server.chat import ChatNamespace, ChatService
+from server.chat import ChatNamespace
 from server.chat.errors import (
     ForbiddenError,
     InvalidPayloadError,
@@ -19,22 +20,28 @@ from server.chat.errors import (
 )
 from server.config import SessionSettings
 from server.errors import AppError, UnexpectedError
-from server.identity import SystemClock, TokenVerifier
+from server.identity import SystemClock
 from server.sessions import SessionService
-from server.storage import LogoutRepository
-from tests.chat.conftest import ISSUER, MAX_CHARS, identity
+from server.storage import LogoutRepository, UserRepository
+from tests.chat.conftest import ISSUER, MAX_CHARS, ROOMS, identity
+from tests.support.chat import make_chat
 
 SID = "sid-alice"
 
 
 @pytest.fixture
-async def namespace(chat: ChatService, engine: AsyncEngine) -> ChatNamespace:
-    sessions = SessionService(SessionSettings(), LogoutRepository(engine), SystemClock())
+async def namespace(engine: AsyncEngine) -> AsyncIterator[ChatNamespace]:
+    sessions = SessionService(
+        SessionSettings(), LogoutRepository(engine), UserRepository(engine), SystemClock()
+    )
     await sessions.start()
-    namespace = ChatNamespace(TokenVerifier([]), chat, sessions)
+    chat = make_chat(engine, ROOMS, MAX_CHARS, sessions)
+    await chat.start()
+    namespace = ChatNamespace(chat, sessions)
     socketio.AsyncServer(async_mode="asgi").register_namespace(namespace)
     sessions.admit(SID, identity("alice", ("ops",)))
-    return namespace
+    yield namespace
+    await chat.stop()
 
 
 async def event(namespace: ChatNamespace, name: object, payload: object = None) -> Any:

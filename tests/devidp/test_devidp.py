@@ -77,15 +77,16 @@ def test_alice_gets_jwt_access_token_and_id_token(idp: DevIdp) -> None:
 
 def test_subjects_are_stable_and_distinct(idp: DevIdp) -> None:
     subs = {}
-    for user in ("alice", "bob", "carol"):
+    for user in ("alice", "bob", "carol", "dana"):
         first = decode_jwt_unverified(sign_in(idp.issuer, user, f"{user}-password").id_token)[1]
         again = decode_jwt_unverified(sign_in(idp.issuer, user, f"{user}-password").id_token)[1]
         assert first["sub"] == again["sub"]
         subs[user] = first
-    assert len({c["sub"] for c in subs.values()}) == 3
+    assert len({c["sub"] for c in subs.values()}) == 4
     assert subs["bob"]["groups"] == ["staff"]
     assert subs["carol"]["groups"] == []
     assert subs["carol"]["name"] == "Carol Chen"
+    assert subs["dana"]["groups"] == ["staff", "chat-admins"]  # the dev admin
 
 
 def test_groups_always_in_id_token(idp: DevIdp) -> None:

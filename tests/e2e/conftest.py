@@ -13,7 +13,12 @@ from devidp.signin import Tokens, sign_in
 from tests.support.databases import migrated_database
 from tests.support.live import LiveServer, dev_provider, make_settings
 
-PASSWORDS = {"alice": "alice-password", "bob": "bob-password", "carol": "carol-password"}
+PASSWORDS = {
+    "alice": "alice-password",
+    "bob": "bob-password",
+    "carol": "carol-password",
+    "dana": "dana-password",
+}
 
 
 @dataclass(frozen=True)

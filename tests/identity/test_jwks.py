@@ -194,3 +194,11 @@ async def test_failures_are_not_cached(idp: FakeIdP, verifier: TokenVerifier) ->
         assert await refused(verifier, idp.access_token(), idp.id_token()) == "idp_unavailable"
     idp.down = False
     assert (await verifier.verify(idp.access_token(), idp.id_token())).subject == "alice"
+
+
+def test_a_key_whose_kty_is_not_a_string_is_dropped_not_a_crash() -> None:
+    from server.identity.jwks import parse_key_set
+
+    good = FakeIdP().rsa.as_dict(private=False)
+    document = {"keys": [{"kty": ["RSA"], "kid": "odd"}, {"kty": {"a": 1}}, good]}
+    assert [key.kid for key in parse_key_set(document, "p").keys] == [good["kid"]]

@@ -90,3 +90,17 @@ async def test_a_moved_jwks_uri_is_rediscovered_after_a_failure(
     assert await refused(doc_verifier, idp.access_token(), idp.id_token()) == "invalid_token"
     clock.advance(31)
     assert (await doc_verifier.verify(idp.access_token(), idp.id_token())).subject == "alice"
+
+
+@pytest.mark.parametrize(
+    "url", ["https://idp.test/a\nb", "https://exa mple.test/", "https://xn--a.test/"]
+)
+async def test_a_url_httpx_cannot_use_is_idp_unavailable(url: str) -> None:
+    from server.identity import IdpUnavailableError
+    from server.identity.providers import fetch_json
+
+    async with httpx.AsyncClient(
+        transport=httpx.MockTransport(lambda _: httpx.Response(200))
+    ) as http:
+        with pytest.raises(IdpUnavailableError):
+            await fetch_json(http, url, 1.0)

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from server.config import SessionSettings
 from server.identity import LogoutRequest
 from server.sessions import SessionService
-from server.storage import LogoutRecord, LogoutRepository, create_engine
+from server.storage import LogoutRecord, LogoutRepository, UserRepository, create_engine
 from server.storage.logouts import LOGOUTS
 from tests.sessions.test_service import identity
 from tests.support.clock import FakeClock
@@ -30,7 +30,7 @@ def clock() -> FakeClock:
 
 
 async def started(engine: AsyncEngine, clock: FakeClock) -> SessionService:
-    service = SessionService(SETTINGS, LogoutRepository(engine), clock)
+    service = SessionService(SETTINGS, LogoutRepository(engine), UserRepository(engine), clock)
     await service.start()
     return service
 

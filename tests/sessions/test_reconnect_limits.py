@@ -7,7 +7,7 @@ from server.config import SessionSettings
 from server.errors import AppError
 from server.identity import Identity
 from server.sessions import SessionService
-from server.storage import LogoutRepository
+from server.storage import LogoutRepository, UserRepository
 from tests.support.clock import FakeClock
 
 SETTINGS = SessionSettings(
@@ -46,7 +46,7 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def sessions(engine: AsyncEngine, clock: FakeClock) -> SessionService:
-    return SessionService(SETTINGS, LogoutRepository(engine), clock)
+    return SessionService(SETTINGS, LogoutRepository(engine), UserRepository(engine), clock)
 
 
 async def test_reconnecting_does_not_refill_the_users_message_bucket(

@@ -6,7 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from server.config import SessionSettings
 from server.identity import Identity
 from server.sessions import Due, SessionError, SessionService
-from server.storage import LogoutRecord, LogoutRepository
+from server.storage import LogoutRecord, LogoutRepository, UserRepository
 from tests.support.clock import FakeClock
 
 
@@ -29,7 +29,7 @@ async def sessions(engine: AsyncEngine, clock: FakeClock) -> SessionService:
     settings = SessionSettings(
         max_connections_per_user=2, expiry_warning_seconds=60, expiry_grace_seconds=30
     )
-    service = SessionService(settings, LogoutRepository(engine), clock)
+    service = SessionService(settings, LogoutRepository(engine), UserRepository(engine), clock)
     await service.start()
     return service
 
@@ -83,7 +83,9 @@ async def test_logouts_revoke_older_tokens_after_a_restart(
     await LogoutRepository(engine).record(
         LogoutRecord("https://idp.test", "j", None, "s-9", clock.now())
     )
-    restarted = SessionService(SessionSettings(), LogoutRepository(engine), clock)
+    restarted = SessionService(
+        SessionSettings(), LogoutRepository(engine), UserRepository(engine), clock
+    )
     await restarted.start()
     with pytest.raises(SessionError) as info:
         restarted.admit("x", old)

@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from server.storage import ChatRepository, NewMessage
+from server.storage import ChatRepository, NewMessage, RoomInUseError, RoomRepository
 from server.storage.repository import MESSAGES
 
 
@@ -43,17 +43,44 @@ async def test_concurrent_first_sight_creates_one_user(engine: AsyncEngine) -> N
     assert len(set(ids)) == 1
 
 
-async def test_rooms_are_synced_from_config(engine: AsyncEngine) -> None:
-    repo = ChatRepository(engine)
-    first = await repo.sync_rooms([("general", "General"), ("eng", "Engineering")])
-    again = await repo.sync_rooms([("general", "General chat")])
-    assert again["general"] == first["general"]
+async def test_rooms_are_seeded_once_and_then_kept_as_the_table_has_them(
+    engine: AsyncEngine,
+) -> None:
+    repo = RoomRepository(engine)
+    first = await repo.seed([("general", "General", ()), ("eng", "Engineering", ("eng",))])
+    again = await repo.seed([("general", "General chat", ())])
+    assert again == first
     assert set(first) == {"general", "eng"}
+    rooms = {room.slug: room for room in await repo.rooms()}
+    assert rooms["general"].name == "General"  # the table wins over a renamed file entry
+    assert rooms["eng"].allowed_groups == ("eng",)
+    assert await repo.revision() == 0  # seeding is no admin change
+
+
+async def test_room_changes_are_counted_and_a_room_with_messages_is_not_deleted(
+    engine: AsyncEngine,
+) -> None:
+    rooms = RoomRepository(engine)
+    ids = await rooms.seed([("general", "General", ())])
+    assert await rooms.insert("ops", "Ops", ("ops",))
+    assert not await rooms.insert("ops", "Ops again", ())
+    assert await rooms.update("ops", "Operations", ("ops", "sre"), archived=True)
+    [ops] = [r for r in await rooms.rooms() if r.slug == "ops"]
+    assert (ops.name, ops.allowed_groups, ops.archived) == ("Operations", ("ops", "sre"), True)
+    assert not await rooms.update("nowhere", "x", (), archived=False)
+    repo = ChatRepository(engine)
+    alice = await repo.upsert_user("https://idp.test", "alice", "Alice")
+    await repo.post_message(new_message(ids["general"], alice, "hi"))
+    with pytest.raises(RoomInUseError):
+        await rooms.delete("general")
+    assert await rooms.delete("ops")
+    assert not await rooms.delete("ops")
+    assert await rooms.revision() == 3
 
 
 async def test_message_is_stored_with_provenance(engine: AsyncEngine) -> None:
     repo = ChatRepository(engine)
-    rooms = await repo.sync_rooms([("general", "General")])
+    rooms = await RoomRepository(engine).seed([("general", "General", ())])
     alice = await repo.upsert_user("https://idp.test", "alice", "Alice")
     stored, created = await repo.post_message(new_message(rooms["general"], alice, "héllo ✓"))
     assert created
@@ -64,7 +91,7 @@ async def test_message_is_stored_with_provenance(engine: AsyncEngine) -> None:
 
 async def test_same_client_id_stores_once(engine: AsyncEngine) -> None:
     repo = ChatRepository(engine)
-    rooms = await repo.sync_rooms([("general", "General")])
+    rooms = await RoomRepository(engine).seed([("general", "General", ())])
     alice = await repo.upsert_user("https://idp.test", "alice", "Alice")
     first, created = await repo.post_message(new_message(rooms["general"], alice, "hi", "c-1"))
     again, created_again = await repo.post_message(
@@ -78,7 +105,7 @@ async def test_same_client_id_stores_once(engine: AsyncEngine) -> None:
 
 async def test_concurrent_retries_store_once(engine: AsyncEngine) -> None:
     repo = ChatRepository(engine)
-    rooms = await repo.sync_rooms([("general", "General")])
+    rooms = await RoomRepository(engine).seed([("general", "General", ())])
     alice = await repo.upsert_user("https://idp.test", "alice", "Alice")
     results = await asyncio.gather(
         *(repo.post_message(new_message(rooms["general"], alice, "hi", "c-1")) for _ in range(5))
@@ -90,7 +117,7 @@ async def test_concurrent_retries_store_once(engine: AsyncEngine) -> None:
 
 async def test_client_ids_are_per_sender(engine: AsyncEngine) -> None:
     repo = ChatRepository(engine)
-    rooms = await repo.sync_rooms([("general", "General")])
+    rooms = await RoomRepository(engine).seed([("general", "General", ())])
     alice = await repo.upsert_user("https://idp.test", "alice", "Alice")
     bob = await repo.upsert_user("https://idp.test", "bob", "Bob")
     await repo.post_message(new_message(rooms["general"], alice, "hi", "c-1"))
@@ -109,7 +136,7 @@ async def test_unknown_room_leaves_no_row(engine: AsyncEngine) -> None:
 
 async def test_history_pages_backwards_and_forwards_in_order(engine: AsyncEngine) -> None:
     repo = ChatRepository(engine)
-    rooms = await repo.sync_rooms([("general", "General"), ("other", "Other")])
+    rooms = await RoomRepository(engine).seed([("general", "General", ()), ("other", "Other", ())])
     alice = await repo.upsert_user("https://idp.test", "alice", "Alice")
     ids = [
         (await repo.post_message(new_message(rooms["general"], alice, f"m{i}")))[0].id

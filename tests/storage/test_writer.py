@@ -15,6 +15,7 @@ from server.storage import (
     ChatRepository,
     MessageWriter,
     NewMessage,
+    RoomRepository,
     StorageError,
     StorageUnavailableError,
 )
@@ -27,7 +28,7 @@ Started = tuple[MessageWriter, dict[str, int], int]
 
 async def started_writer(engine: AsyncEngine, **options: float) -> Started:
     repo = ChatRepository(engine)
-    rooms = await repo.sync_rooms([("general", "General"), ("other", "Other")])
+    rooms = await RoomRepository(engine).seed([("general", "General", ()), ("other", "Other", ())])
     slugs = {room_id: slug for slug, room_id in rooms.items()}
     alice = await repo.upsert_user("https://idp.test", "alice", "Alice")
     writer = MessageWriter(engine, repo, lambda room_id: slugs[room_id], **options)

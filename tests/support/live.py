@@ -97,6 +97,7 @@ def make_settings(
     providers: list[dict[str, Any]],
     rooms: list[dict[str, Any]] | None = None,
     sessions: dict[str, Any] | None = None,
+    admin: dict[str, Any] | None = None,
     **server: Any,
 ) -> Settings:
     """Settings for a test server; ``providers`` entries are ``[[providers]]`` tables."""
@@ -104,6 +105,7 @@ def make_settings(
         {
             "server": {"allowed_origins": ["http://127.0.0.1:8000"], **server},
             "sessions": sessions or {},
+            "admin": admin or {},
             "database": {"url": database_url},
             "providers": providers,
             "rooms": DEFAULT_ROOMS if rooms is None else rooms,

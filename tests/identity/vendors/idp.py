@@ -34,6 +34,7 @@ from server.chat import ChatService
 from server.config import ProviderConfig, RoomConfig
 from server.identity import Identity, IdentityError, TokenVerifier
 from server.storage import create_engine
+from tests.support.chat import make_chat
 from tests.support.clock import FakeClock
 
 Claims = dict[str, Any]
@@ -230,6 +231,6 @@ async def deploy(idp: VendorIdP, toml: str) -> AsyncIterator[Deployment]:
     async with httpx.AsyncClient(transport=idp.transport()) as http:
         verifier = TokenVerifier.build([provider], http, idp.clock)
         try:
-            yield Deployment(verifier, ChatService(engine, rooms_from_toml(toml), 4000))
+            yield Deployment(verifier, make_chat(engine, rooms_from_toml(toml), 4000))
         finally:
             await engine.dispose()

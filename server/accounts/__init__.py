@@ -1,0 +1,5 @@
+"""Accounts: what admins do to users (search, block, end sessions), audited, on every process."""
+
+from server.accounts.service import AccountService, UserNotFoundError
+
+__all__ = ["AccountService", "UserNotFoundError"]

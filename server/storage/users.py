@@ -1,0 +1,151 @@
+"""UserRepository: the people the server has seen, their last sign-in, and who is blocked."""
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Table, and_, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from server.storage.models import User, as_utc, metadata, utcnow
+from server.storage.registry import REVISIONS, bump
+
+USERS: Table = metadata.tables[User.__tablename__]
+
+
+@dataclass(frozen=True, slots=True)
+class SeenUser:
+    """A verified sign-in, as recorded: who, through which provider, with which groups, when."""
+
+    issuer: str
+    subject: str
+    provider_id: str
+    name: str
+    groups: tuple[str, ...]
+    seen_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StoredUser:
+    id: int
+    issuer: str
+    subject: str
+    provider_id: str | None
+    name: str
+    groups: tuple[str, ...]
+    created_at: datetime
+    last_seen_at: datetime | None
+    blocked_at: datetime | None
+
+
+class UserRepository:
+    """Users on one async engine (the chat's repository adds them on a first message too)."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def record_seen(self, seen: Sequence[SeenUser]) -> None:
+        """Create or update each user's row with their latest sign-in, in one transaction."""
+        async with self._engine.begin() as conn:
+            missing = [user for user in seen if not await self._update_seen(conn, user)]
+        for user in missing:  # first sign-ins: rare, one short transaction each
+            try:
+                async with self._engine.begin() as conn:
+                    await self._insert_seen(conn, user)
+            except IntegrityError:  # a first message or another process made the row meanwhile
+                async with self._engine.begin() as conn:
+                    await self._update_seen(conn, user)
+
+    async def _update_seen(self, conn: AsyncConnection, user: SeenUser) -> bool:
+        result = await conn.execute(
+            update(USERS)
+            .where(and_(USERS.c.issuer == user.issuer, USERS.c.subject == user.subject))
+            .values(
+                provider_id=user.provider_id,
+                name=user.name,
+                groups=json.dumps(list(user.groups)),
+                last_seen_at=user.seen_at,
+            )
+        )
+        return bool(result.rowcount)
+
+    async def _insert_seen(self, conn: AsyncConnection, user: SeenUser) -> None:
+        values = {
+            "issuer": user.issuer,
+            "subject": user.subject,
+            "provider_id": user.provider_id,
+            "name": user.name,
+            "groups": json.dumps(list(user.groups)),
+            "last_seen_at": user.seen_at,
+            "created_at": user.seen_at,
+            "updated_at": user.seen_at,
+        }
+        await conn.execute(insert(USERS).values(**values))
+
+    async def search(self, query: str | None, after: int, limit: int) -> list[StoredUser]:
+        """Users with id > ``after`` in id order; ``query`` matches name or subject (any case)."""
+        statement = select(USERS).where(USERS.c.id > after).order_by(USERS.c.id).limit(limit)
+        if query:
+            pattern = (
+                "%"
+                + query.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+                + "%"
+            )
+            statement = statement.where(
+                or_(
+                    func.lower(USERS.c.name).like(pattern, escape="\\"),
+                    func.lower(USERS.c.subject).like(pattern, escape="\\"),
+                )
+            )
+        async with self._engine.connect() as conn:
+            return [_stored(row) for row in await conn.execute(statement)]
+
+    async def get(self, user_id: int) -> StoredUser | None:
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(select(USERS).where(USERS.c.id == user_id))).first()
+            return None if row is None else _stored(row)
+
+    async def set_blocked(self, user_id: int, blocked: bool) -> StoredUser | None:
+        """Block or unblock; counted as a ``users`` revision so every process reloads blocks."""
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                update(USERS)
+                .where(USERS.c.id == user_id)
+                .values(blocked_at=utcnow() if blocked else None)
+            )
+            if result.rowcount != 1:
+                return None
+            await bump(conn, "users")
+        return await self.get(user_id)
+
+    async def revision(self) -> int:
+        """How many block changes were ever made (any process)."""
+        async with self._engine.connect() as conn:
+            value = await conn.scalar(select(REVISIONS.c.value).where(REVISIONS.c.name == "users"))
+            return int(value or 0)
+
+    async def blocked(self) -> set[tuple[str, str]]:
+        """``(issuer, subject)`` of every blocked user."""
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(
+                select(USERS.c.issuer, USERS.c.subject).where(USERS.c.blocked_at.is_not(None))
+            )
+            return {(row.issuer, row.subject) for row in rows}
+
+
+def _stored(row: Any) -> StoredUser:
+    groups = json.loads(row.groups) if row.groups else []
+    return StoredUser(
+        id=int(row.id),
+        issuer=row.issuer,
+        subject=row.subject,
+        provider_id=row.provider_id,
+        name=row.name,
+        groups=tuple(g for g in groups if isinstance(g, str)),
+        created_at=as_utc(row.created_at),
+        last_seen_at=None if row.last_seen_at is None else as_utc(row.last_seen_at),
+        blocked_at=None if row.blocked_at is None else as_utc(row.blocked_at),
+    )
