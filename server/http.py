@@ -19,7 +19,7 @@ from starlette.types import ExceptionHandler, Scope
 
 from server.config import ProviderConfig, Settings
 from server.errors import AppError
-from server.identity import InvalidRequestError, TokenVerifier
+from server.identity import InvalidRequestError, ProviderVerifier, TokenVerifier
 from server.storage import ping
 
 logger = logging.getLogger(__name__)
@@ -155,6 +155,12 @@ def content_security_policy(providers: Iterable[ProviderConfig]) -> str:
     )
 
 
+def _key_state(verifier: ProviderVerifier) -> str:
+    if not verifier.provider.enabled:
+        return "disabled"  # an admin's choice, not a fault
+    return "ok" if verifier.keys.available else "unavailable"
+
+
 class WebRoutes:
     """The HTTP side of the server, apart from Socket.IO."""
 
@@ -188,11 +194,8 @@ class WebRoutes:
     async def healthz(self, _: Request) -> JSONResponse:
         """Process up; 503 when the database does not answer; each provider's key state."""
         database_ok = await ping(self._engine)
-        providers = {
-            v.provider.id: ("ok" if v.keys.available else "unavailable")
-            for v in self._verifier.providers
-        }
-        degraded = any(state != "ok" for state in providers.values())
+        providers = {v.provider.id: _key_state(v) for v in self._verifier.providers}
+        degraded = any(state == "unavailable" for state in providers.values())
         body = {
             "status": "unavailable" if not database_ok else ("degraded" if degraded else "ok"),
             "database": "ok" if database_ok else "unavailable",

@@ -10,7 +10,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from server.accounts import AccountService
-from server.admin.errors import BadRequestError, status_for
+from server.admin.errors import BadRequestError, NotFoundError, status_for
 from server.admin.guard import Admin, AdminGuard
 from server.admin.requests import (
     MAX_PAGE,
@@ -104,10 +104,15 @@ class AdminApi:
         by_path: dict[str, dict[str, Handler]] = {}
         for method, path, handler in table:
             by_path.setdefault(path, {})[method] = handler
-        return [
+        routes = [
             ApiRoute(PREFIX + path, self._guarded(path, handlers), methods=list(handlers))
             for path, handlers in by_path.items()
         ]
+        # Anything else under the prefix: the guard first (no route discovery without a token),
+        # then a 404 in the API's own error shape.
+        every = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+        fallback = self._guarded("/{rest}", dict.fromkeys(every, self.not_found))
+        return [*routes, ApiRoute(PREFIX + "/{rest:path}", fallback, methods=every)]
 
     def _guarded(self, path: str, handlers: dict[str, Handler]) -> Callable[[Request], Any]:
         async def endpoint(request: Request) -> Response:
@@ -122,6 +127,9 @@ class AdminApi:
                 return error_response(UnexpectedError())
 
         return endpoint
+
+    async def not_found(self, request: Request, _: Admin) -> Response:
+        raise NotFoundError(request.url.path[:200])
 
     async def me(self, _: Request, admin: Admin) -> Response:
         return json_response({"admin": identity_view(admin.identity)})

@@ -11,6 +11,7 @@ from server.audit import SYSTEM, AuditLog
 from server.config import SessionSettings
 from server.errors import AppError
 from server.identity import (
+    AccessDeniedError,
     Clock,
     Identity,
     LogoutRequest,
@@ -91,12 +92,17 @@ class SessionService:
         self, sid: str, access_token: object, id_token: object | None
     ) -> LiveSession:
         """Verify new tokens for a live socket and apply them; tokens of another user or of a
-        logged-out session end the socket (``identity_changed`` / ``logged_out``).
+        logged-out session, of a blocked user or refused by the provider's admission rules end the
+        socket (``identity_changed`` / ``logged_out`` / ``blocked`` / ``access_denied``).
 
         Raises:
             IdentityError, IdentityChangedError, SessionRevokedError.
         """
-        identity = await self._verifier.verify(access_token, id_token, id_token_optional=True)
+        try:
+            identity = await self._verifier.verify(access_token, id_token, id_token_optional=True)
+        except AccessDeniedError:  # no longer admitted: the session ends, as it would at connect
+            await self.end([sid], "access_denied")
+            raise
         try:
             return self.refresh(sid, identity)
         except IdentityChangedError:

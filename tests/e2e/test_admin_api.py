@@ -2,6 +2,7 @@
 runtime, the audit trail."""
 
 import asyncio
+import sqlite3
 from collections.abc import Iterator
 from typing import Any
 
@@ -43,7 +44,7 @@ def route_table() -> list[tuple[str, str]]:
         for method in sorted(route.methods or ()):
             if method != "HEAD":
                 path = route.path.replace("{provider_id}", "dev").replace("{user_id:int}", "1")
-                path = path.replace("{slug}", "general")
+                path = path.replace("{slug}", "general").replace("{rest:path}", "no/such/route")
                 found.append((method, path))
     return found
 
@@ -85,6 +86,16 @@ def test_every_route_refuses_a_signed_in_user_who_is_not_an_admin(
     )
     assert response.status_code == 403
     assert response.json()["error"]["code"] == "forbidden"
+
+
+def test_an_unknown_admin_route_is_a_404_for_an_admin_only(
+    admin_server: LiveServer, accounts: Accounts
+) -> None:
+    url = admin_server.url + PREFIX + "/no/such/route"
+    assert httpx.get(url).status_code == 401
+    response = httpx.get(url, headers=headers(accounts, "dana"))
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
 
 
 def test_an_admin_is_told_who_they_are(admin_server: LiveServer, accounts: Accounts) -> None:
@@ -221,3 +232,43 @@ def test_a_bad_patch_names_the_field_and_changes_nothing(
     assert error["code"] == "invalid_request"
     assert [f["field"] for f in error["fields"]] == ["algorithms"]
     assert httpx.get(url, headers=dana).json()["provider"]["version"] == 1
+
+
+async def test_a_refresh_the_admission_rules_now_refuse_ends_the_session(
+    admin_server: LiveServer, accounts: Accounts
+) -> None:
+    alice = EventClient()
+    await alice.connect(admin_server.url, accounts.auth("alice"))
+    rules = {"admission": {"required_claims": {"email": "someone-else@example.test"}}}
+    async with httpx.AsyncClient(base_url=admin_server.url) as http:
+        changed = await http.patch(
+            PREFIX + "/providers/dev", json=rules, headers=headers(accounts, "dana")
+        )
+        assert changed.status_code == 200
+    assert (await alice.call("list_rooms"))["ok"] is True  # a claim rule waits for the refresh
+    tokens = accounts.tokens("alice")
+    # The session ends before the ack could be sent: the refusal arrives as session_ended.
+    await alice.sio.emit(
+        "refresh_token", {"access_token": tokens.access_token, "id_token": tokens.id_token}
+    )
+    assert await alice.wait_event("session_ended") == {"reason": "access_denied"}
+    await asyncio.wait_for(alice.disconnected.wait(), 5)
+
+
+def test_the_audit_chain_reports_a_row_edited_in_the_database(
+    admin_server: LiveServer, accounts: Accounts
+) -> None:
+    dana = headers(accounts, "dana")
+    url = admin_server.url + PREFIX
+    for label in ("One", "Two", "Three"):
+        patch = {"display": {"label": label}}
+        assert httpx.patch(url + "/providers/dev", json=patch, headers=dana).status_code == 200
+    entries = httpx.get(url + "/audit", params={"action": "provider.update"}, headers=dana).json()
+    second = entries["entries"][1]["id"]
+    database = admin_server.settings.database.url.replace("sqlite+aiosqlite:///", "")
+    with sqlite3.connect(database) as db:  # someone with database access covers their tracks
+        db.execute("UPDATE audit_log SET actor_name = 'Nobody' WHERE id = ?", (second,))
+    report = httpx.get(url + "/audit/verify", headers=dana).json()["report"]
+    assert report["ok"] is False
+    assert report["first_bad_id"] == second
+    assert report["problem"] == "altered"
