@@ -105,6 +105,9 @@ def audit_verify(settings: Settings, head_text: str | None) -> int:
     except ConfigError as exc:
         sys.stderr.write(f"chat-server: {exc}\n")
         return 2
+    except Exception as exc:  # the database is unreachable: no verdict, so not "broken" (1)
+        sys.stderr.write(f"chat-server: cannot read the audit log: {type(exc).__name__}\n")
+        return 2
     sys.stdout.write(_report_line(report) + "\n")
     return 0 if report.ok else 1
 

@@ -2,6 +2,7 @@
 
 import gc
 import logging
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -22,12 +23,13 @@ from server.http import ERROR_HANDLERS, WebRoutes, content_security_policy
 from server.identity import Clock, IdpUnavailableError, SystemClock, TokenVerifier
 from server.periodic import Job, running
 from server.providers import ProviderRegistry
-from server.sessions import SessionService
+from server.sessions import Presence, SessionService
 from server.storage import (
     AuditRepository,
     ChatRepository,
     LogoutRepository,
     MessageWriter,
+    PresenceRepository,
     RegistryRepository,
     RoomRepository,
     UserRepository,
@@ -38,7 +40,6 @@ from server.storage import (
 logger = logging.getLogger(__name__)
 
 GC_THRESHOLD_0 = 20_000
-SIGN_IN_FLUSH_SECONDS = 5.0
 
 
 async def _warm_up(verifier: TokenVerifier) -> None:
@@ -50,11 +51,14 @@ async def _warm_up(verifier: TokenVerifier) -> None:
             logger.warning("provider %s unavailable at start-up: %s", provider.provider.id, exc)
 
 
-async def _flush_sign_ins(sessions: SessionService) -> None:
+async def _flush_sign_ins(sessions: SessionService, presence: Presence) -> None:
+    # Shutting down: what a failure loses is last-seen times and, for up to three presence
+    # intervals, this node's sockets still counted.
     try:
         await sessions.users.flush()
-    except Exception:  # shutting down: the sign-ins' last-seen times are all that is lost
-        logger.warning("could not record the last sign-ins", exc_info=True)
+        await presence.leave()
+    except Exception:
+        logger.warning("could not record the last sign-ins and presence", exc_info=True)
 
 
 def _calm_the_garbage_collector() -> None:
@@ -104,9 +108,16 @@ def create_app(
     )
     chat = _chat_service(engine, settings, sessions)
     registry = ProviderRegistry(RegistryRepository(engine), verifier, sessions, audit)
-    guard = AdminGuard(sessions, settings.admin, audit)
-    accounts = AccountService(users, sessions, audit, clock)
-    rooms = RoomCuration(RoomRepository(engine), chat, audit)
+    guard = AdminGuard(sessions, settings.admin, audit, [p.id for p in settings.providers])
+    presence = Presence(
+        PresenceRepository(engine),
+        sessions.registry,
+        uuid.uuid4().hex,
+        clock,
+        settings.sessions.presence_seconds,
+    )
+    accounts = AccountService(users, sessions, presence, audit, clock)
+    rooms = RoomCuration(RoomRepository(engine), chat, audit, [r.slug for r in settings.rooms])
     admin = AdminApi(guard, registry, accounts, rooms, verifier, audit, http)
 
     sio = _socketio_server(settings)
@@ -128,7 +139,8 @@ def create_app(
         Job("registry-sync", settings.admin.sync_seconds, registry.sync),
         Job("blocks-sync", settings.admin.sync_seconds, sessions.enforce_blocks),
         Job("rooms-sync", settings.admin.sync_seconds, chat.sync_rooms),
-        Job("sign-ins", SIGN_IN_FLUSH_SECONDS, sessions.users.flush),
+        Job("sign-ins", presence.interval, sessions.users.flush),
+        Job("presence", presence.interval, presence.publish),
         Job("audit-head", settings.admin.audit_head_seconds, audit.publish_head),
     ]
 
@@ -145,7 +157,7 @@ def create_app(
             try:
                 yield
             finally:
-                await _flush_sign_ins(sessions)
+                await _flush_sign_ins(sessions, presence)
                 await chat.stop()
                 await http.aclose()
                 await engine.dispose()

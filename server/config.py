@@ -258,6 +258,9 @@ class SessionSettings(_Model):
     event_burst: Annotated[int, Field(ge=1, le=100_000)] = 100
     logout_retention_seconds: Annotated[int, Field(ge=3600, le=90 * 86400)] = 7 * 86400
     revocation_sync_seconds: Annotated[float, Field(gt=0, le=60)] = 5
+    # How often each process writes its sign-ins (users, last seen) and its live sockets per user
+    # (the admin API lists and counts them across processes).
+    presence_seconds: Annotated[float, Field(gt=0, le=300)] = 5
 
 
 class DatabaseSettings(_Model):
@@ -287,6 +290,10 @@ class AdminSettings(_Model):
     ``subjects``. Empty: nobody, and every admin request is refused."""
 
     groups: tuple[str, ...] = ()
+    # The providers whose groups claim may make an admin; unset: those of the configuration
+    # file (a provider added at runtime, whose users might set their own groups, makes none
+    # until listed here).
+    group_providers: tuple[str, ...] | None = None
     subjects: tuple[AdminSubject, ...] = ()
     # How often each process re-reads the registry's revision (provider, block, room changes).
     sync_seconds: Annotated[float, Field(gt=0, le=10)] = 1.0

@@ -38,6 +38,21 @@ def upgrade() -> None:
         sa.table("revisions", sa.column("name", sa.String), sa.column("value", sa.BigInteger)),
         [{"name": name, "value": 0} for name in ("providers", "users", "rooms")],
     )
+    op.create_table(
+        "nodes",
+        sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+        sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("heartbeat_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_nodes")),
+    )
+    op.create_table(
+        "presence",
+        sa.Column("node_id", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+        sa.Column("issuer", sqlmodel.sql.sqltypes.AutoString(length=512), nullable=False),
+        sa.Column("subject", sqlmodel.sql.sqltypes.AutoString(length=255), nullable=False),
+        sa.Column("sessions", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("node_id", "issuer", "subject", name=op.f("pk_presence")),
+    )
     with op.batch_alter_table("users", schema=None) as batch_op:
         batch_op.add_column(
             sa.Column("provider_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True)
@@ -59,5 +74,7 @@ def downgrade() -> None:
         batch_op.drop_column("last_seen_at")
         batch_op.drop_column("groups")
         batch_op.drop_column("provider_id")
+    op.drop_table("presence")
+    op.drop_table("nodes")
     op.drop_table("revisions")
     op.drop_table("providers")

@@ -2,12 +2,20 @@
 ``users`` revision; ended sessions through a stored logout (the same path as a provider's)."""
 
 import uuid
+from dataclasses import dataclass
 
 from server.audit import Actor, AuditLog
 from server.errors import AppError
 from server.identity import Clock, LogoutRequest
-from server.sessions import SessionService
+from server.sessions import Presence, SessionService
 from server.storage import StoredUser, UserRepository
+
+
+@dataclass(frozen=True, slots=True)
+class LiveCount:
+    total: int
+    processes: int
+    here: int
 
 
 class UserNotFoundError(AppError):
@@ -17,10 +25,16 @@ class UserNotFoundError(AppError):
 
 class AccountService:
     def __init__(
-        self, users: UserRepository, sessions: SessionService, audit: AuditLog, clock: Clock
+        self,
+        users: UserRepository,
+        sessions: SessionService,
+        presence: Presence,
+        audit: AuditLog,
+        clock: Clock,
     ) -> None:
         self._users = users
         self._sessions = sessions
+        self._presence = presence
         self._audit = audit
         self._clock = clock
 
@@ -37,10 +51,14 @@ class AccountService:
             raise UserNotFoundError(str(user_id))
         return user
 
-    def live_sessions(self, user: StoredUser) -> int:
-        """The user's live sockets on this process."""
+    async def live_sessions(self, user: StoredUser) -> LiveCount:
+        """The user's live sockets: on every process (as of each one's last presence write,
+        at most ``[sessions] presence_seconds`` old) and on this one (now)."""
         key = (user.issuer, user.subject)
-        return self._sessions.count_where(lambda i: i.key == key)
+        await self._presence.publish()  # this process's part is current, the others' recent
+        total, nodes = await self._presence.count(key)
+        here = self._sessions.count_where(lambda i: i.key == key)
+        return LiveCount(total=total, processes=nodes, here=here)
 
     async def block(self, actor: Actor, user_id: int, blocked: bool) -> tuple[StoredUser, int]:
         """Block (or unblock) a user; a block ends their live sockets (``blocked``) here at once

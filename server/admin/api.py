@@ -118,7 +118,9 @@ class AdminApi:
         async def endpoint(request: Request) -> Response:
             try:
                 admin = await self._guard.admit(request.headers, f"{request.method} {path}")
-                return await handlers[request.method](request, admin)
+                # Starlette answers HEAD on GET routes: the GET handler runs, the body is dropped.
+                method = "GET" if request.method == "HEAD" else request.method
+                return await handlers[method](request, admin)
             except AppError as exc:
                 logger.info("admin %s %s refused: %s (%s)", request.method, path, exc.code, exc)
                 return error_response(exc)
@@ -207,7 +209,7 @@ class AdminApi:
 
     async def get_user(self, request: Request, _: Admin) -> Response:
         user = await self._accounts.get(request.path_params["user_id"])
-        return json_response({"user": user_view(user, self._accounts.live_sessions(user))})
+        return json_response({"user": user_view(user, await self._accounts.live_sessions(user))})
 
     async def block_user(self, request: Request, admin: Admin) -> Response:
         return await self._set_blocked(request, admin, blocked=True)

@@ -43,6 +43,7 @@ STATUS_BY_CODE = {
     "conflict": 409,
     "provider_in_file": 409,
     "would_lock_out": 409,
+    "room_in_file": 409,
     "payload_too_large": 413,
     "idp_unavailable": 503,
 }

@@ -1,5 +1,6 @@
 """AdminGuard: who is asking, on every admin request. Tokens verified exactly as at connect."""
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from starlette.datastructures import Headers
@@ -44,9 +45,17 @@ def bearer_token(headers: Headers) -> str | None:
 class AdminGuard:
     """Authenticates (the session rules of a connect) and authorizes (the ``[admin]`` table)."""
 
-    def __init__(self, sessions: SessionService, settings: AdminSettings, audit: AuditLog) -> None:
+    def __init__(
+        self,
+        sessions: SessionService,
+        settings: AdminSettings,
+        audit: AuditLog,
+        file_providers: Iterable[str],
+    ) -> None:
         self._sessions = sessions
         self._groups = frozenset(settings.groups)
+        trusted = settings.group_providers
+        self._group_providers = frozenset(file_providers if trusted is None else trusted)
         self._subjects = {(s.provider, s.subject) for s in settings.subjects}
         self._audit = audit
 
@@ -75,6 +84,8 @@ class AdminGuard:
     def is_admin(self, identity: Identity) -> bool:
         if (identity.provider_id, identity.subject) in self._subjects:
             return True
+        if identity.provider_id not in self._group_providers:
+            return False
         return not identity.groups.isdisjoint(self._groups)
 
     async def _refused(self, identity: Identity, what: str) -> None:

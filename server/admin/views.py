@@ -4,6 +4,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from server.accounts import LiveCount
 from server.audit import ChainHead, ChainReport
 from server.identity import AccessDeniedError, Identity, ProviderVerifier
 from server.storage import AuditRecord, StoredProvider, StoredRoom, StoredUser
@@ -79,7 +80,7 @@ def report_view(report: ChainReport) -> dict[str, Any]:
     }
 
 
-def user_view(user: StoredUser, live_sessions: int | None = None) -> dict[str, Any]:
+def user_view(user: StoredUser, live: LiveCount | None = None) -> dict[str, Any]:
     view: dict[str, Any] = {
         "id": user.id,
         "provider": user.provider_id,
@@ -92,8 +93,12 @@ def user_view(user: StoredUser, live_sessions: int | None = None) -> dict[str, A
         "blocked": user.blocked_at is not None,
         "blocked_at": None if user.blocked_at is None else timestamp(user.blocked_at),
     }
-    if live_sessions is not None:
-        view["live_sessions"] = live_sessions
+    if live is not None:
+        view["live_sessions"] = {
+            "total": live.total,
+            "processes": live.processes,
+            "here": live.here,
+        }
     return view
 
 

@@ -5,7 +5,7 @@ their next ``ChatService.sync_rooms``; live sockets that may no longer see a roo
 ``room_access_revoked``.
 """
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from pydantic import ValidationError
@@ -23,6 +23,11 @@ class RoomNotFoundAdminError(AppError):
     message = "There is no such room."
 
 
+class RoomInFileError(AppError):
+    code = "room_in_file"
+    message = "This room comes from the configuration file: remove it there, or archive it here."
+
+
 class RoomExistsError(AppError):
     code = "conflict"
     message = "A room with this slug exists."
@@ -32,7 +37,14 @@ EDITABLE = frozenset({"name", "allowed_groups", "archived"})
 
 
 class RoomCuration:
-    def __init__(self, store: RoomRepository, chat: ChatService, audit: AuditLog) -> None:
+    def __init__(
+        self,
+        store: RoomRepository,
+        chat: ChatService,
+        audit: AuditLog,
+        file_rooms: Iterable[str] = (),
+    ) -> None:
+        self._file_rooms = frozenset(file_rooms)  # re-seeded at every start: never deleted
         self._store = store
         self._chat = chat
         self._audit = audit
@@ -90,8 +102,11 @@ class RoomCuration:
         return await self.get(slug)
 
     async def delete(self, actor: Actor, slug: str) -> None:
-        """Raises RoomNotFoundAdminError (not_found), RoomInUseError (conflict: it has messages)."""
+        """Raises RoomNotFoundAdminError (not_found), RoomInFileError (room_in_file),
+        RoomInUseError (conflict: it has messages)."""
         current = await self.get(slug)
+        if slug in self._file_rooms:
+            raise RoomInFileError(slug)
         if not await self._store.delete(slug):
             raise RoomNotFoundAdminError(slug)
         await self._chat.reload_rooms()

@@ -21,9 +21,12 @@ class RoomDirectory:
     def all(self) -> list[RoomConfig]:
         return list(self._rooms.values())
 
-    def seeds(self) -> list[tuple[str, str, tuple[str, ...]]]:
-        """``(slug, name, allowed_groups)`` of every room, as the repository seeds them."""
-        return [(room.slug, room.name, room.allowed_groups) for room in self._rooms.values()]
+    def seeds(self) -> list[tuple[str, str, tuple[str, ...], bool]]:
+        """``(slug, name, allowed_groups, archived)`` of every room, as the repository seeds them."""
+        return [
+            (room.slug, room.name, room.allowed_groups, room.archived)
+            for room in self._rooms.values()
+        ]
 
     def replace(self, stored: Sequence[StoredRoom]) -> None:
         """The rooms as the table has them (each assignment whole: readers never see a mix)."""

@@ -10,6 +10,7 @@ from server.sessions.errors import (
     SessionRevokedError,
     TooManyConnectionsError,
 )
+from server.sessions.presence import Presence
 from server.sessions.ratelimit import TokenBucket
 from server.sessions.registry import Due, LiveSession, SessionRegistry
 from server.sessions.service import SessionService
@@ -20,6 +21,7 @@ __all__ = [
     "Due",
     "IdentityChangedError",
     "LiveSession",
+    "Presence",
     "RateLimitedError",
     "ReplayedLogoutError",
     "SessionError",

@@ -11,6 +11,7 @@ from server.storage.database import create_engine, ping
 from server.storage.errors import StorageError, StorageUnavailableError
 from server.storage.logouts import LogoutRecord, LogoutRepository
 from server.storage.migrate import check_schema, upgrade
+from server.storage.presence import PresenceRepository
 from server.storage.registry import RegistryRepository, StoredProvider
 from server.storage.repository import ChatRepository, NewMessage, StoredMessage
 from server.storage.rooms import RoomInUseError, RoomRepository, StoredRoom
@@ -28,6 +29,7 @@ __all__ = [
     "MessageWriter",
     "NewAuditEntry",
     "NewMessage",
+    "PresenceRepository",
     "RegistryRepository",
     "RoomInUseError",
     "RoomRepository",

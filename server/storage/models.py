@@ -180,3 +180,25 @@ class Revision(SQLModel, table=True):
 
     name: str = Field(primary_key=True, max_length=32)
     value: int = Field(default=0, sa_type=BigInteger)
+
+
+class Node(SQLModel, table=True):
+    """A running server process, as long as its heartbeat is recent."""
+
+    __tablename__ = "nodes"
+
+    id: str = Field(primary_key=True, max_length=32)
+    started_at: datetime = Field(sa_column=_timestamp())
+    heartbeat_at: datetime = Field(sa_column=_timestamp())
+
+
+class Presence(SQLModel, table=True):
+    """How many live sockets a user has on one node (rows of nodes whose heartbeat is old are
+    ignored, then removed)."""
+
+    __tablename__ = "presence"
+
+    node_id: str = Field(primary_key=True, max_length=32)
+    issuer: str = Field(primary_key=True, max_length=512)
+    subject: str = Field(primary_key=True, max_length=255)
+    sessions: int

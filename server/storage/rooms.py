@@ -36,14 +36,19 @@ class RoomRepository:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
-    async def seed(self, rooms: Sequence[tuple[str, str, Sequence[str]]]) -> dict[str, int]:
-        """Create the rooms ``(slug, name, allowed_groups)`` the table lacks (an existing room
-        is left as the table has it); returns slug → id of every room."""
+    async def seed(
+        self, rooms: Sequence[tuple[str, str, Sequence[str]] | tuple[str, str, Sequence[str], bool]]
+    ) -> dict[str, int]:
+        """Create the rooms ``(slug, name, allowed_groups[, archived])`` the table lacks (an
+        existing room is left as the table has it); returns slug → id of every room."""
         async with self._engine.begin() as conn:
             existing = set((await conn.execute(select(ROOMS.c.slug))).scalars())
-            for slug, name, groups in rooms:
+            for slug, name, groups, *archived in rooms:
                 if slug not in existing:
-                    await conn.execute(insert(ROOMS).values(**_values(slug, name, groups)))
+                    values = _values(slug, name, groups)
+                    if archived and archived[0]:
+                        values["archived_at"] = utcnow()
+                    await conn.execute(insert(ROOMS).values(**values))
             result = await conn.execute(select(ROOMS.c.slug, ROOMS.c.id))
             return {row.slug: row.id for row in result}
 

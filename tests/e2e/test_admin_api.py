@@ -26,6 +26,7 @@ def admin_server(devidp: DevIdp, sqlite_url: str) -> Iterator[LiveServer]:
         database_url=sqlite_url,
         providers=[dev_provider(devidp.issuer)],
         admin={**ADMIN_GROUPS, "sync_seconds": 0.2},
+        sessions={"presence_seconds": 0.2},
     )
     with LiveServer(settings) as live:
         yield live

@@ -50,6 +50,7 @@ def config_text(port: int, database_url: str, issuers: dict[str, str]) -> str:
         "allowed_origins": ["http://127.0.0.1:8000"],
     }
     admin = {"groups": ["chat-admins"], "sync_seconds": SYNC_SECONDS}
+    sessions = {"presence_seconds": SYNC_SECONDS, "revocation_sync_seconds": SYNC_SECONDS}
     providers = [
         _toml_table("[[providers]]", dev_provider(issuer, id=provider_id))
         for provider_id, issuer in issuers.items()
@@ -58,6 +59,7 @@ def config_text(port: int, database_url: str, issuers: dict[str, str]) -> str:
         [
             _toml_table("[server]", server),
             _toml_table("[admin]", admin),
+            _toml_table("[sessions]", sessions),
             _toml_table("[database]", {"url": database_url}),
             *providers,
             _toml_table("[[rooms]]", {"slug": "general", "name": "General"}),
@@ -163,3 +165,58 @@ async def test_an_admission_change_on_one_process_applies_on_the_other(
     alice = EventClient()
     await alice.connect(cluster.b.url, alice_auth)
     await alice.close()
+
+
+async def find_user_on(admin: httpx.AsyncClient, name: str, seconds: float) -> dict[str, Any]:
+    """The user as process A lists them, once process B has written their sign-in."""
+    deadline = time.monotonic() + seconds
+    while True:
+        users = (await admin.get("/users", params={"q": name})).json()["users"]
+        if users:
+            return dict(users[0])
+        assert time.monotonic() < deadline, f"{name} not listed within {seconds} s"
+        await asyncio.sleep(0.1)
+
+
+async def test_a_user_connected_to_one_process_is_counted_and_blocked_from_the_other(
+    cluster: Cluster, admin_on_a: httpx.AsyncClient, accounts: Accounts
+) -> None:
+    alice = EventClient()
+    await alice.connect(cluster.b.url, accounts.auth("alice"))
+    user = await find_user_on(admin_on_a, "alice anderson", WITHIN_SECONDS)
+    deadline = time.monotonic() + WITHIN_SECONDS
+    while True:
+        detail = (await admin_on_a.get(f"/users/{user['id']}")).json()["user"]
+        if detail["live_sessions"]["total"] == 1:
+            break
+        assert time.monotonic() < deadline, detail
+        await asyncio.sleep(0.1)
+    assert detail["live_sessions"] == {"total": 1, "processes": 1, "here": 0}
+    blocked_at = time.monotonic()
+    assert (await admin_on_a.post(f"/users/{user['id']}/block")).status_code == 200
+    assert await alice.wait_event("session_ended", within=WITHIN_SECONDS) == {"reason": "blocked"}
+    assert time.monotonic() - blocked_at < WITHIN_SECONDS
+    assert (await refusal(cluster.b.url, accounts.auth("alice")))["code"] == "account_blocked"
+
+
+async def test_ending_a_users_sessions_on_one_process_ends_them_on_the_other(
+    cluster: Cluster, admin_on_a: httpx.AsyncClient, accounts: Accounts
+) -> None:
+    bob = EventClient()
+    await bob.connect(cluster.b.url, accounts.auth("bob"))
+    user = await find_user_on(admin_on_a, "bob brown", WITHIN_SECONDS)
+    ended = await admin_on_a.post(f"/users/{user['id']}/end-sessions")
+    assert ended.json()["ended_sessions"] == 0  # none on A itself
+    assert await bob.wait_event("session_ended", within=WITHIN_SECONDS) == {"reason": "logged_out"}
+
+
+async def test_a_room_restricted_on_one_process_revokes_members_on_the_other(
+    cluster: Cluster, admin_on_a: httpx.AsyncClient, accounts: Accounts
+) -> None:
+    bob = EventClient()
+    await bob.connect(cluster.b.url, accounts.auth("bob"))
+    assert (await bob.call("join", {"room": "general"}))["ok"] is True
+    changed = await admin_on_a.patch("/rooms/general", json={"allowed_groups": ["engineering"]})
+    assert changed.status_code == 200
+    revoked = await bob.wait_event("room_access_revoked", within=WITHIN_SECONDS)
+    assert revoked == {"room": "general"}

@@ -178,6 +178,19 @@ async def test_a_provider_added_at_runtime_starts_disabled_and_serves_once_enabl
     )
 
 
+async def test_groups_from_a_provider_added_at_runtime_make_no_admin(
+    admin_server: LiveServer, admin: AdminClient, second_idp: DevIdp, second_accounts: Accounts
+) -> None:
+    assert (await admin.post(second_provider(second_idp.issuer))).status_code == 201
+    assert (await admin.patch("second", {"enabled": True})).status_code == 200
+    # The second provider's dana is in chat-admins too, but [admin] group_providers (default:
+    # the file's providers) does not trust that provider's groups.
+    async with httpx.AsyncClient(base_url=admin_server.url) as http:
+        me = await http.get(PREFIX + "/me", headers=headers(second_accounts, "dana"))
+    assert me.status_code == 403
+    assert me.json()["error"]["code"] == "forbidden"
+
+
 async def test_a_provider_whose_id_exists_is_a_conflict(
     admin: AdminClient, second_idp: DevIdp
 ) -> None:

@@ -73,13 +73,29 @@ async def test_restricting_a_room_revokes_live_members_at_once(
         assert (await alice.call("join", {"room": "general"}))["error"]["code"] == "forbidden"
         slug_change = await http.patch(PREFIX + "/rooms/general", json={"slug": "x"}, headers=dana)
         assert slug_change.status_code == 400
-        in_use = await http.delete(PREFIX + "/rooms/general", headers=dana)
-        assert in_use.status_code == 409  # it holds alice's message: archive, not delete
+        in_file = await http.delete(PREFIX + "/rooms/general", headers=dana)
+        assert in_file.status_code == 409
+        assert in_file.json()["error"]["code"] == "room_in_file"  # archive it instead
         entries = (await http.get(PREFIX + "/audit", headers=dana)).json()["entries"]
         assert [e["action"] for e in entries][-2:] == ["room.update", "room.update"]
         assert entries[-2]["details"]["before"]["allowed_groups"] == []
     await alice.close()
     await bob.close()
+
+
+async def test_a_runtime_room_that_holds_messages_is_archived_not_deleted(
+    admin_server: LiveServer, accounts: Accounts
+) -> None:
+    dana = headers(accounts, "dana")
+    async with httpx.AsyncClient(base_url=admin_server.url) as http:
+        await http.post(PREFIX + "/rooms", json={"slug": "talk", "name": "Talk"}, headers=dana)
+        bob = EventClient()
+        await bob.connect(admin_server.url, accounts.auth("bob"))
+        assert (await bob.call("send_message", {"room": "talk", "text": "hi"}))["ok"] is True
+        await bob.close()
+        in_use = await http.delete(PREFIX + "/rooms/talk", headers=dana)
+        assert in_use.status_code == 409
+        assert in_use.json()["error"]["code"] == "conflict"
 
 
 async def test_an_empty_room_is_deleted_and_unknown_rooms_are_404(

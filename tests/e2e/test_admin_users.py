@@ -35,7 +35,7 @@ async def test_a_signed_in_user_is_listed_with_provider_groups_and_last_seen(
         assert user["last_seen_at"] is not None
         assert user["blocked"] is False
         detail = (await http.get(f"{PREFIX}/users/{user['id']}", headers=dana)).json()["user"]
-        assert detail["live_sessions"] == 1
+        assert detail["live_sessions"] == {"total": 1, "processes": 1, "here": 1}
         missing = await http.get(f"{PREFIX}/users/999999", headers=dana)
         assert missing.status_code == 404
         assert missing.json()["error"]["code"] == "not_found"
