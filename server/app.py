@@ -13,7 +13,15 @@ from starlette.applications import Starlette
 from starlette.types import ASGIApp
 
 from server.accounts import AccountService
-from server.admin import AdminApi, AdminGuard
+from server.admin import (
+    AdminApi,
+    AdminGuard,
+    AuditRoutes,
+    ProviderMonitor,
+    ProviderRoutes,
+    RoomRoutes,
+    UserRoutes,
+)
 from server.audit import AuditLog
 from server.chat import ChatNamespace, ChatService, RoomCuration, RoomDirectory
 from server.config import Settings
@@ -117,8 +125,18 @@ def create_app(
         settings.sessions.presence_seconds,
     )
     accounts = AccountService(users, sessions, presence, audit, clock)
-    rooms = RoomCuration(RoomRepository(engine), chat, audit, [r.slug for r in settings.rooms])
-    admin = AdminApi(guard, registry, accounts, rooms, verifier, audit, http)
+    file_rooms = [r.slug for r in settings.rooms]
+    rooms = RoomCuration(RoomRepository(engine), chat, audit, users, file_rooms)
+    monitor = ProviderMonitor(sessions.stats, presence, clock)
+    admin = AdminApi(
+        guard,
+        [
+            ProviderRoutes(registry, verifier, rooms, audit, http, monitor).table(),
+            RoomRoutes(rooms).table(),
+            UserRoutes(accounts).table(),
+            AuditRoutes(audit).table(),
+        ],
+    )
 
     sio = _socketio_server(settings)
     namespace = ChatNamespace(chat, sessions)

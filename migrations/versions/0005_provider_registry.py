@@ -50,6 +50,7 @@ def upgrade() -> None:
         sa.Column("node_id", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
         sa.Column("issuer", sqlmodel.sql.sqltypes.AutoString(length=512), nullable=False),
         sa.Column("subject", sqlmodel.sql.sqltypes.AutoString(length=255), nullable=False),
+        sa.Column("provider_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("sessions", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("node_id", "issuer", "subject", name=op.f("pk_presence")),
     )

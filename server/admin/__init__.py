@@ -1,6 +1,20 @@
-"""Admin: the HTTP admin API under /api/admin (providers, audit), behind one guard."""
+"""Admin: the HTTP admin API under /api/admin (providers, rooms, users, audit), behind one guard."""
 
 from server.admin.api import PREFIX, AdminApi
+from server.admin.audit import AuditRoutes
 from server.admin.guard import Admin, AdminGuard
+from server.admin.providers import ProviderMonitor, ProviderRoutes
+from server.admin.rooms import RoomRoutes
+from server.admin.users import UserRoutes
 
-__all__ = ["PREFIX", "Admin", "AdminApi", "AdminGuard"]
+__all__ = [
+    "PREFIX",
+    "Admin",
+    "AdminApi",
+    "AdminGuard",
+    "AuditRoutes",
+    "ProviderMonitor",
+    "ProviderRoutes",
+    "RoomRoutes",
+    "UserRoutes",
+]

@@ -15,7 +15,7 @@ from server.chat.service import ChatService
 from server.config import RoomConfig
 from server.errors import AppError, InvalidFieldsError
 from server.identity import Identity
-from server.storage import RoomRepository, StoredRoom
+from server.storage import RoomRepository, StoredRoom, UserRepository
 
 
 class RoomNotFoundAdminError(AppError):
@@ -34,6 +34,7 @@ class RoomExistsError(AppError):
 
 
 EDITABLE = frozenset({"name", "allowed_groups", "archived"})
+MAX_IMPACT_USERS = 100_000  # the most recently seen ones, beyond which the figure is a sample
 
 
 class RoomCuration:
@@ -42,8 +43,10 @@ class RoomCuration:
         store: RoomRepository,
         chat: ChatService,
         audit: AuditLog,
+        users: UserRepository,
         file_rooms: Iterable[str] = (),
     ) -> None:
+        self._users = users
         self._file_rooms = frozenset(file_rooms)  # re-seeded at every start: never deleted
         self._store = store
         self._chat = chat
@@ -52,6 +55,24 @@ class RoomCuration:
     def visible_to(self, identity: Identity) -> list[str]:
         """The slugs of the rooms this identity may see now."""
         return [room.slug for room in self._chat.visible_rooms(identity)]
+
+    async def impact(self, slug: str, allowed_groups: Iterable[str]) -> dict[str, int]:
+        """What new ``allowed_groups`` would do to the users the server knows (their groups as
+        of their last sign-in): how many may see the room now, how many would lose, gain it.
+
+        Raises:
+            RoomNotFoundAdminError (not_found).
+        """
+        room = await self.get(slug)
+        now, then = frozenset(room.allowed_groups), frozenset(allowed_groups)
+        counts = {"known_users": 0, "may_see": 0, "would_lose": 0, "would_gain": 0}
+        for groups in await self._users.all_groups(MAX_IMPACT_USERS):
+            before, after = _sees(now, groups), _sees(then, groups)
+            counts["known_users"] += 1
+            counts["may_see"] += before
+            counts["would_lose"] += before and not after
+            counts["would_gain"] += after and not before
+        return counts
 
     async def list(self) -> list[StoredRoom]:
         return await self._store.rooms()
@@ -112,6 +133,10 @@ class RoomCuration:
         await self._chat.reload_rooms()
         before = {"name": current.name, "allowed_groups": list(current.allowed_groups)}
         await self._audit.record(actor, "room.delete", f"room:{slug}", before=before)
+
+
+def _sees(allowed: frozenset[str], groups: tuple[str, ...]) -> bool:
+    return not allowed or not allowed.isdisjoint(groups)
 
 
 def _validated(fields: Mapping[str, Any]) -> RoomConfig:

@@ -16,6 +16,7 @@ from server.identity import admission
 from server.identity import claims as claims_
 from server.identity.clock import Clock
 from server.identity.errors import (
+    IdentityError,
     InsufficientScopeError,
     InvalidRequestError,
     InvalidTokenError,
@@ -166,6 +167,19 @@ class TokenVerifier:
     @property
     def providers(self) -> list[ProviderVerifier]:
         return list(self._verifiers)
+
+    def provider_hint(self, access_token: object, id_token: object | None) -> str | None:
+        """The provider an unverified token names by its ``iss`` (for counting refusals only:
+        never a basis for trust)."""
+        for token, table in ((access_token, self._by_access_issuer), (id_token, self._by_issuer)):
+            try:
+                issuer = peek(token, "token").claims.get("iss")
+            except IdentityError:
+                continue
+            found = table.get(issuer) if isinstance(issuer, str) else None
+            if found is not None:
+                return found.provider.id
+        return None
 
     def trial(self, provider: ProviderConfig) -> "TokenVerifier":
         """A verifier of ``provider`` alone, sharing its cached keys if their settings match."""

@@ -14,10 +14,12 @@ from server.sessions.presence import Presence
 from server.sessions.ratelimit import TokenBucket
 from server.sessions.registry import Due, LiveSession, SessionRegistry
 from server.sessions.service import SessionService
+from server.sessions.stats import ConnectStats
 from server.sessions.transport import SessionTransport
 
 __all__ = [
     "AlreadyBoundError",
+    "ConnectStats",
     "Due",
     "IdentityChangedError",
     "LiveSession",

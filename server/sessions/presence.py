@@ -32,23 +32,37 @@ class Presence:
         self._clock = clock
         self.interval = interval
         self._published: Counter[UserKey] = Counter()
+        self._providers: dict[UserKey, str] = {}  # of the published users
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self._clock.now(), UTC)
 
     async def publish(self) -> None:
         """Write this node's heartbeat and changed counts (a failed write is retried in full)."""
-        counts = Counter(s.identity.key for s in self._registry.sessions())
+        sessions = self._registry.sessions()
+        counts = Counter(s.identity.key for s in sessions)
+        providers = {s.identity.key: s.identity.provider_id for s in sessions}
+        providers.update({k: v for k, v in self._providers.items() if k not in providers})
         keys = counts.keys() | self._published.keys()
-        changed = {key: counts[key] for key in keys if counts[key] != self._published[key]}
+        changed = {
+            key: (providers[key], counts[key])
+            for key in keys
+            if counts[key] != self._published[key]
+        }
         await self._repository.publish(self.node_id, self._now(), changed)
         self._published = counts
+        self._providers = {k: providers[k] for k in counts}
         await self._repository.forget(beat_before=self._now() - FORGET_AFTER)
 
     async def count(self, key: UserKey) -> tuple[int, int]:
         """The user's live sockets on every live node, and how many nodes hold them."""
         alive = self._now() - timedelta(seconds=self.interval * DEAD_AFTER_INTERVALS)
         return await self._repository.count(key, alive)
+
+    async def count_provider(self, provider_id: str) -> int:
+        """The live sockets of a provider's users on every live node."""
+        alive = self._now() - timedelta(seconds=self.interval * DEAD_AFTER_INTERVALS)
+        return await self._repository.count_provider(provider_id, alive)
 
     async def leave(self) -> None:
         """At shutdown: this node's sockets stop counting at once."""

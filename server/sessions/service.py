@@ -32,6 +32,7 @@ from server.sessions.errors import (
 )
 from server.sessions.registry import Due, LiveSession, SessionRegistry
 from server.sessions.revocations import Logouts, RevocationIndex
+from server.sessions.stats import ConnectStats
 from server.sessions.transport import DetachedTransport, SessionTransport
 from server.storage import LogoutRecord, LogoutRepository, UserRepository
 
@@ -58,6 +59,7 @@ class SessionService:
         self._verifier = verifier or TokenVerifier([])  # no provider: every token is refused
         self._transport: SessionTransport = DetachedTransport()
         self.users = UserDirectory(users, clock)
+        self.stats = ConnectStats()
         self._audit = audit  # the composition root always passes it; unit tests may not
         self.registry = SessionRegistry(settings)
         self._next_bucket_prune = 0.0
@@ -85,8 +87,16 @@ class SessionService:
         return identity
 
     async def connect(self, sid: str, access_token: object, id_token: object | None) -> LiveSession:
-        """Authenticate a new socket and bind the identity to it (see ``authenticate``, ``admit``)."""
-        return self.admit(sid, await self.authenticate(access_token, id_token))
+        """Authenticate a new socket and bind the identity to it (see ``authenticate``, ``admit``);
+        the outcome is counted per provider (``stats``)."""
+        try:
+            session = self.admit(sid, await self.authenticate(access_token, id_token))
+        except AppError as exc:
+            hint = self._verifier.provider_hint(access_token, id_token)
+            self.stats.record(hint, exc.code, self._clock.now())
+            raise
+        self.stats.record(session.identity.provider_id, "ok", self._clock.now())
+        return session
 
     async def refresh_tokens(
         self, sid: str, access_token: object, id_token: object | None

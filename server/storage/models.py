@@ -201,4 +201,5 @@ class Presence(SQLModel, table=True):
     node_id: str = Field(primary_key=True, max_length=32)
     issuer: str = Field(primary_key=True, max_length=512)
     subject: str = Field(primary_key=True, max_length=255)
+    provider_id: str = Field(max_length=64)
     sessions: int

@@ -103,6 +103,17 @@ class UserRepository:
         async with self._engine.connect() as conn:
             return [_stored(row) for row in await conn.execute(statement)]
 
+    async def all_groups(self, limit: int) -> list[tuple[str, ...]]:
+        """The groups of up to ``limit`` known users (most recently seen first)."""
+        statement = (
+            select(USERS.c.groups)
+            .order_by(USERS.c.last_seen_at.desc().nulls_last(), USERS.c.id.desc())
+            .limit(limit)
+        )
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(statement)).scalars()
+            return [tuple(json.loads(raw)) if raw else () for raw in rows]
+
     async def get(self, user_id: int) -> StoredUser | None:
         async with self._engine.connect() as conn:
             row = (await conn.execute(select(USERS).where(USERS.c.id == user_id))).first()

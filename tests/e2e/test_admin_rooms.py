@@ -109,3 +109,34 @@ async def test_an_empty_room_is_deleted_and_unknown_rooms_are_404(
             response = await http.request(method, PREFIX + "/rooms/tmp", json={}, headers=dana)
             assert response.status_code == 404, method
             assert response.json()["error"]["code"] == "not_found"
+
+
+async def test_the_impact_of_new_allowed_groups_counts_known_users(
+    admin_server: LiveServer, accounts: Accounts
+) -> None:
+    for user in ("alice", "bob", "carol"):  # engineering+staff, staff, no group: all known now
+        client = EventClient()
+        await client.connect(admin_server.url, accounts.auth(user))
+        await client.close()
+    dana = headers(accounts, "dana")  # staff, chat-admins: known once she calls the API
+    async with httpx.AsyncClient(base_url=admin_server.url) as http:
+        listed = await http.get(PREFIX + "/users", headers=dana)  # writes the pending sign-ins
+        assert len(listed.json()["users"]) == 4
+        response = await http.post(
+            PREFIX + "/rooms/general/impact", json={"allowed_groups": ["staff"]}, headers=dana
+        )
+        assert response.status_code == 200, response.text
+        assert response.json()["impact"] == {
+            "known_users": 4,
+            "may_see": 4,
+            "would_lose": 1,  # carol
+            "would_gain": 0,
+        }
+        narrowed = await http.post(
+            PREFIX + "/rooms/engineering/impact", json={"allowed_groups": []}, headers=dana
+        )
+        assert narrowed.json()["impact"]["would_gain"] == 3  # everyone but alice
+        bad = await http.post(
+            PREFIX + "/rooms/general/impact", json={"allowed_groups": "staff"}, headers=dana
+        )
+        assert bad.status_code == 400
