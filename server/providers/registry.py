@@ -132,7 +132,7 @@ class ProviderRegistry:
         Raises:
             InvalidProviderError (invalid_request), ProviderConflictError (conflict).
         """
-        if fields.get("enabled") is True:
+        if fields.get("enabled") not in (None, False):
             raise InvalidProviderError("a new provider starts disabled: enable it with PATCH")
         provider = self._validated({**fields, "enabled": False}, exclude=None)
         if not await self._repository.insert(provider.id, _document(provider), "api"):

@@ -1,6 +1,7 @@
 """Sessions: what happens to a verified connection over its life (expiry, refresh, logout, limits)."""
 
 from server.sessions.errors import (
+    AccountBlockedError,
     AlreadyBoundError,
     IdentityChangedError,
     RateLimitedError,
@@ -18,6 +19,7 @@ from server.sessions.stats import ConnectStats
 from server.sessions.transport import SessionTransport
 
 __all__ = [
+    "AccountBlockedError",
     "AlreadyBoundError",
     "ConnectStats",
     "Due",

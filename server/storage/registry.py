@@ -105,8 +105,18 @@ class RegistryRepository:
 def _stored(row: Any) -> StoredProvider:
     return StoredProvider(
         id=row.id,
-        config=json.loads(row.config),
+        config=_document(row.config),
         source=row.source,
         version=int(row.version),
         updated_at=as_utc(row.updated_at),
     )
+
+
+def _document(text: str) -> dict[str, Any]:
+    """The stored JSON object; anything else (a row edited outside the API) reads as ``{}``,
+    which no provider validates as: the registry then refuses to use it, and says so."""
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        return {}
+    return value if isinstance(value, dict) else {}

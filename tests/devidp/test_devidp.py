@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import queue
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -277,7 +278,11 @@ def test_backchannel_logout_and_keys_file_and_no_test_routes(tmp_path: Path, idp
             assert logout["sid"] == id_claims["sid"]
             assert "http://schemas.openid.net/event/backchannel-logout" in logout["events"]
             assert "nonce" not in logout
-            assert "backchannel.success" in other.stderr_text()
+            # The provider logs the delivery once our receiver has answered: wait for the line.
+            deadline = time.monotonic() + 10
+            while "backchannel.success" not in other.stderr_text():
+                assert time.monotonic() < deadline, other.stderr_text()
+                time.sleep(0.05)
     finally:
         server.shutdown()
         server.server_close()
