@@ -46,7 +46,9 @@ class AdminApi:
     def _guarded(self, path: str, handlers: dict[str, Handler]) -> Callable[[Request], Any]:
         async def endpoint(request: Request) -> Response:
             try:
-                admin = await self._guard.admit(request.headers, f"{request.method} {path}")
+                what = f"{request.method} {path}"
+                # The web app asks /me of every signed-in user: its "no" is not worth an entry.
+                admin = await self._guard.admit(request.headers, what, audit_refusal=path != "/me")
                 # Starlette answers HEAD on GET routes: the GET handler runs, the body is dropped.
                 method = "GET" if request.method == "HEAD" else request.method
                 return await handlers[method](request, admin)

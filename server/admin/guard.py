@@ -59,13 +59,14 @@ class AdminGuard:
         self._subjects = {(s.provider, s.subject) for s in settings.subjects}
         self._audit = audit
 
-    async def admit(self, headers: Headers, what: str) -> Admin:
+    async def admit(self, headers: Headers, what: str, *, audit_refusal: bool = True) -> Admin:
         """The admin behind this request.
 
         Raises:
             NotAuthenticatedError (invalid_token): no token.
             IdentityError / SessionError: the tokens do not prove a live session (their code).
-            NotAnAdminError (forbidden): a valid user who is not an admin (audited).
+            NotAnAdminError (forbidden): a valid user who is not an admin (audited, unless
+                ``audit_refusal`` is false: the web app's "am I an admin?" question).
         """
         access_token = bearer_token(headers)
         id_token = headers.get("x-id-token")
@@ -77,7 +78,8 @@ class AdminGuard:
         # a rule an admin sets can never lock the admins out of the API that undoes it.
         identity = await self._sessions.authenticate(access_token, id_token, admit=False)
         if not self.is_admin(identity):
-            await self._refused(identity, what)
+            if audit_refusal:
+                await self._refused(identity, what)
             raise NotAnAdminError(f"{identity.provider_id}/{identity.subject} is not an admin")
         return Admin(identity)
 

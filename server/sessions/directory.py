@@ -1,5 +1,6 @@
 """UserDirectory: who is blocked (re-read when any process changes it) and who signed in when."""
 
+import asyncio
 import logging
 from datetime import UTC, datetime
 
@@ -22,6 +23,7 @@ class UserDirectory:
         self._blocked: frozenset[UserKey] = frozenset()
         self._revision: int | None = None
         self._seen: dict[UserKey, SeenUser] = {}
+        self._flushing = asyncio.Lock()
 
     def is_blocked(self, key: UserKey) -> bool:
         return key in self._blocked
@@ -40,16 +42,19 @@ class UserDirectory:
         )
 
     async def flush(self) -> None:
-        """Write the pending sign-ins (kept for the next flush if the write fails)."""
-        if not self._seen:
-            return
-        pending, self._seen = self._seen, {}
-        try:
-            await self._repository.record_seen(list(pending.values()))
-        except Exception:
-            for key, seen in pending.items():
-                self._seen.setdefault(key, seen)
-            raise
+        """Write the pending sign-ins (kept for the next flush if the write fails). Flushes run
+        one at a time: when this returns, every sign-in seen before the call is written, also
+        those a flush already under way was writing."""
+        async with self._flushing:
+            if not self._seen:
+                return
+            pending, self._seen = self._seen, {}
+            try:
+                await self._repository.record_seen(list(pending.values()))
+            except Exception:
+                for key, seen in pending.items():
+                    self._seen.setdefault(key, seen)
+                raise
 
     async def sync(self) -> bool:
         """Re-read the blocks if another process (or this one) changed them; whether any did."""

@@ -5,6 +5,7 @@ last write; a reader sums the rows of nodes that beat recently, so a count is at
 interval old, and a dead node's sockets stop counting after ``3 * interval``.
 """
 
+import asyncio
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
@@ -33,12 +34,18 @@ class Presence:
         self.interval = interval
         self._published: Counter[UserKey] = Counter()
         self._providers: dict[UserKey, str] = {}  # of the published users
+        self._publishing = asyncio.Lock()
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self._clock.now(), UTC)
 
     async def publish(self) -> None:
-        """Write this node's heartbeat and changed counts (a failed write is retried in full)."""
+        """Write this node's heartbeat and changed counts (a failed write is retried in full);
+        one at a time, so each diff is taken against what was really written."""
+        async with self._publishing:
+            await self._publish()
+
+    async def _publish(self) -> None:
         sessions = self._registry.sessions()
         counts = Counter(s.identity.key for s in sessions)
         providers = {s.identity.key: s.identity.provider_id for s in sessions}

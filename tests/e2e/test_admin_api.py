@@ -319,3 +319,15 @@ def test_the_audit_trail_filters_by_action_actor_and_time(
     paged = httpx.get(url + "/audit", params={"limit": 1}, headers=dana).json()
     assert paged["next_after"] == everything[0]["id"]
     assert httpx.get(url + "/audit", params={"since": "yesterday"}, headers=dana).status_code == 400
+
+
+def test_a_non_admins_refusal_is_audited_except_the_am_i_an_admin_question(
+    admin_server: LiveServer, accounts: Accounts
+) -> None:
+    bob = headers(accounts, "bob")
+    url = admin_server.url + PREFIX
+    assert httpx.get(url + "/me", headers=bob).status_code == 403
+    assert httpx.get(url + "/providers", headers=bob).status_code == 403
+    entries = httpx.get(url + "/audit", headers=headers(accounts, "dana")).json()["entries"]
+    assert [(e["action"], e["target"]) for e in entries] == [("admin.refused", "GET /providers")]
+    assert entries[0]["actor"]["name"] == "Bob Brown"
