@@ -33,7 +33,7 @@ MAX_FORM_FIELDS = 10
 LOGOUT_READ_SECONDS = 5.0
 # The paths the web app routes itself ("." is "/", as StaticFiles normalizes it); any other path
 # that is not a file is a 404, so a typo or a probe never gets a page that looks like a success.
-CLIENT_ROUTES = frozenset({".", "callback"})
+CLIENT_ROUTES = frozenset({".", "callback", "admin"})
 
 LogoutHandler = Callable[[str, object], Awaitable[int]]
 

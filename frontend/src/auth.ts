@@ -11,6 +11,18 @@ const ACTIVE_PROVIDER_KEY = "chat.provider";
 const PENDING_PROVIDER_KEY = "chat.pending-provider";
 export const CALLBACK_PATH = "/callback";
 
+/** Where the app may return after sign-in: the chat, or the admin console (and its routes). */
+export function safeReturnPath(value: unknown): string {
+  if (typeof value !== "string") return "/";
+  return /^\/admin(#\/[\w\-./?=&%:+]*)?$/.test(value) ? value : "/";
+}
+
+export interface SignedIn {
+  readonly session: Session;
+  /** The path sign-in started from ("/" or "/admin…"). */
+  readonly returnTo: string;
+}
+
 function createManager(provider: ProviderConfig): UserManager {
   const store = new WebStorageStateStore({ store: window.sessionStorage });
   return new UserManager({
@@ -87,8 +99,9 @@ export class Session {
     await this.manager.removeUser();
   }
 
-  /** RP-initiated logout at the provider (id_token_hint is sent), or a local sign-out. */
-  async signOut(): Promise<void> {
+  /** RP-initiated logout at the provider (id_token_hint is sent), or a local sign-out; the
+   * provider returns to "/", and the app then shows the sign-in for `returnTo`. */
+  async signOut(returnTo = "/"): Promise<void> {
     if (!this.provider.endSession) {
       await this.clear();
       return;
@@ -96,7 +109,10 @@ export class Session {
     sessionStorage.removeItem(ACTIVE_PROVIDER_KEY);
     this.manager.stopSilentRenew();
     // signoutRedirect removes the stored user before it navigates away.
-    await this.manager.signoutRedirect({ id_token_hint: this.user.id_token });
+    await this.manager.signoutRedirect({
+      id_token_hint: this.user.id_token,
+      state: { returnTo: safeReturnPath(returnTo) },
+    });
   }
 }
 
@@ -114,44 +130,52 @@ export class Auth {
     return provider && manager ? [provider, manager] : null;
   }
 
-  /** Sends the browser to the provider's login page. */
-  async signIn(providerId: string): Promise<void> {
+  /** Sends the browser to the provider's login page; after the callback the app returns to
+   * `returnTo` (kept in the sign-in request's state, which only this tab can read). */
+  async signIn(providerId: string, returnTo = "/"): Promise<void> {
     const found = this.manager(providerId);
     if (!found) throw new Error(`unknown provider ${providerId}`);
     sessionStorage.setItem(PENDING_PROVIDER_KEY, providerId);
-    await found[1].signinRedirect();
+    await found[1].signinRedirect({ state: { returnTo: safeReturnPath(returnTo) } });
   }
 
   isCallback(): boolean {
     return location.pathname === CALLBACK_PATH;
   }
 
-  /** Completes the code exchange, then removes code and state from the address bar and history. */
-  async completeSignIn(): Promise<Session> {
+  /** Completes the code exchange, then removes code and state from the address bar and history
+   * (replacing them with the path sign-in started from). */
+  async completeSignIn(): Promise<SignedIn> {
     const found = this.manager(sessionStorage.getItem(PENDING_PROVIDER_KEY));
     sessionStorage.removeItem(PENDING_PROVIDER_KEY);
+    let returnTo = "/";
     try {
       if (!found) throw new Error("No sign-in was started in this tab.");
       const user = await found[1].signinRedirectCallback();
+      returnTo = safeReturnPath((user.state as { returnTo?: unknown } | undefined)?.returnTo);
       sessionStorage.setItem(ACTIVE_PROVIDER_KEY, found[0].id);
-      return new Session(found[0], found[1], user);
+      return { session: new Session(found[0], found[1], user), returnTo };
     } finally {
-      history.replaceState(null, "", "/");
+      history.replaceState(null, "", returnTo);
     }
   }
 
-  /** Cleans up after the provider's post-logout redirect (it may carry ?state=...). */
-  async completeSignOut(): Promise<void> {
-    if (!new URLSearchParams(location.search).has("state")) return;
+  /** Cleans up after the provider's post-logout redirect (it may carry ?state=...); returns the
+   * path sign-out started from, or null when this load is no such redirect. */
+  async completeSignOut(): Promise<string | null> {
+    if (!new URLSearchParams(location.search).has("state")) return null;
+    let returnTo = "/";
     for (const manager of this.managers.values()) {
       try {
-        await manager.signoutRedirectCallback();
+        const response = await manager.signoutRedirectCallback();
+        returnTo = safeReturnPath((response.userState as { returnTo?: unknown } | null)?.returnTo);
         break;
       } catch {
         // state belongs to another provider's manager
       }
     }
-    history.replaceState(null, "", "/");
+    history.replaceState(null, "", returnTo);
+    return returnTo;
   }
 
   /** The session stored in this tab, renewed first if its access token has expired. */

@@ -11,6 +11,7 @@ import {
   type Room,
 } from "./protocol";
 import { ChatView } from "./ui/chatView";
+import { sessionEndedText } from "./ui/endings";
 import type { Notice } from "./ui/signin";
 
 const PAGE_SIZE = 50;
@@ -41,8 +42,7 @@ export class ChatController {
       connected: (first) => void this.onConnected(first),
       stateChanged: (state) => this.view.setStatus(state),
       refused: (code, message) => void this.end({ text: message, code }),
-      sessionEnded: (reason) =>
-        void this.end({ text: `Your session has ended (${reason}).`, code: reason }),
+      sessionEnded: (reason) => void this.end({ text: sessionEndedText(reason), code: reason }),
       event: (name, payload) => this.onEvent(name, payload),
       renewTokens: () => session.renew(),
     });

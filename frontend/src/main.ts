@@ -1,13 +1,22 @@
-// Composition root: load /config, finish a sign-in or sign-out redirect, then show the right view.
+// Composition root: load /config, finish a sign-in or sign-out redirect, then show the right view:
+// the chat at "/", the admin console at "/admin".
 import "./styles.css";
+import { AdminApi } from "./admin/api";
+import { AdminPage } from "./admin/page";
 import { Auth, type Session } from "./auth";
 import { ChatController } from "./chat";
 import { loadConfig, type AppConfig } from "./config";
 import { h, replaceChildren } from "./ui/dom";
 import { busyView, signedOutView, type Notice } from "./ui/signin";
 
+const ADMIN_PATH = "/admin";
+
 function errorText(error: unknown): string {
   return error instanceof Error && error.message ? error.message : String(error);
+}
+
+function isAdminPath(path: string): boolean {
+  return path === ADMIN_PATH || path.startsWith(`${ADMIN_PATH}#`);
 }
 
 class App {
@@ -24,16 +33,25 @@ class App {
     if (this.auth.isCallback()) {
       replaceChildren(this.root, busyView("Signing you in…"));
       try {
-        this.showChat(await this.auth.completeSignIn());
+        const { session, returnTo } = await this.auth.completeSignIn();
+        this.open(session, returnTo);
       } catch (error) {
         this.showSignedOut({ text: `Sign-in failed: ${errorText(error)}`, code: "sign_in_failed" });
       }
       return;
     }
-    await this.auth.completeSignOut();
+    // After a sign-out the provider returns to "/": the path it started from is in its state.
+    const signedOutFrom = await this.auth.completeSignOut();
+    const here =
+      signedOutFrom ?? (location.pathname === ADMIN_PATH ? `${ADMIN_PATH}${location.hash}` : "/");
     const session = await this.auth.restore().catch(() => null);
-    if (session) this.showChat(session);
-    else this.showSignedOut(null);
+    if (session) this.open(session, here);
+    else this.showSignedOut(null, here);
+  }
+
+  private open(session: Session, path: string): void {
+    if (isAdminPath(path)) this.showAdmin(session);
+    else this.showChat(session);
   }
 
   private showChat(session: Session): void {
@@ -42,17 +60,56 @@ class App {
     );
     replaceChildren(this.root, chat.view.element);
     chat.start();
+    // The API decides who administers; a refusal (or any failure) keeps the link hidden.
+    new AdminApi(session)
+      .me()
+      .then(() => chat.view.showAdminLink())
+      .catch(() => undefined);
   }
 
-  private showSignedOut(notice: Notice): void {
+  private showAdmin(session: Session): void {
+    const page = new AdminPage(
+      this.root,
+      session,
+      (notice) => this.showSignedOut(notice, `${ADMIN_PATH}${location.hash}`),
+      () => void this.signOut(session, ADMIN_PATH),
+    );
+    void page.start();
+  }
+
+  /** Signs out at the provider (which returns to "/" and then `returnTo`), or here only when
+   * it cannot. */
+  private async signOut(session: Session, returnTo: string): Promise<void> {
+    try {
+      await session.signOut(returnTo);
+      if (!session.provider.endSession) {
+        this.showSignedOut({ text: "You have signed out." }, returnTo);
+      }
+    } catch {
+      await session.clear();
+      const text = "Signed out in this browser, but the identity provider could not be reached.";
+      this.showSignedOut({ text, code: "idp_unavailable" }, returnTo);
+    }
+  }
+
+  /** The sign-in buttons; `returnTo` is where the app goes once signed in. */
+  private showSignedOut(notice: Notice, returnTo = "/"): void {
     const view = signedOutView(this.config.providers, notice, (providerId) => {
-      this.auth.signIn(providerId).catch((error: unknown) => {
-        this.showSignedOut({
-          text: `Could not reach the identity provider: ${errorText(error)}`,
-          code: "idp_unavailable",
-        });
+      this.auth.signIn(providerId, returnTo).catch((error: unknown) => {
+        this.showSignedOut(
+          {
+            text: `Could not reach the identity provider: ${errorText(error)}`,
+            code: "idp_unavailable",
+          },
+          returnTo,
+        );
       });
     });
+    if (isAdminPath(returnTo)) {
+      view
+        .querySelector("h1")
+        ?.after(h("p", { class: "lead" }, "Sign in to open the admin console."));
+    }
     replaceChildren(this.root, view);
   }
 }

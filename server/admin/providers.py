@@ -54,10 +54,12 @@ class ProviderRoutes:
         return view
 
     async def list_providers(self, _: Request, __: Admin) -> Response:
+        await self._monitor.refresh()
         return json_response({"providers": [await self._view(p) for p in self._registry.list()]})
 
     async def get_provider(self, request: Request, _: Admin) -> Response:
         stored = self._registry.get(request.path_params["provider_id"])
+        await self._monitor.refresh()
         return json_response({"provider": await self._view(stored)})
 
     async def create_provider(self, request: Request, admin: Admin) -> Response:
@@ -111,6 +113,10 @@ class ProviderMonitor:
         self._stats = stats
         self._presence = presence
         self._clock = clock
+
+    async def refresh(self) -> None:
+        """This process's part of the counts made current (the others' are recent)."""
+        await self._presence.publish()
 
     async def activity(self, provider_id: str) -> dict[str, Any]:
         return {

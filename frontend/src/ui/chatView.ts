@@ -47,6 +47,12 @@ export class ChatView {
   );
   private readonly form: HTMLFormElement;
   private readonly messages: MessageList;
+  // Hidden until the admin API's GET /me says this user is an admin.
+  private readonly adminLink = h(
+    "a",
+    { href: "/admin", class: "button-link", "data-testid": "chat-admin-link", hidden: true },
+    "Admin console",
+  );
 
   constructor(
     userName: string,
@@ -80,6 +86,7 @@ export class ChatView {
         h("h1", {}, "SSO Chat"),
         this.status,
         h("span", { class: "user", "data-testid": "user-name" }, userName),
+        this.adminLink,
         signOut,
       ),
       this.noticeSlot,
@@ -116,6 +123,11 @@ export class ChatView {
     this.input.value = "";
     this.actions.send(text);
     this.input.focus();
+  }
+
+  /** Shows the link to /admin (for admins only: the caller asked the admin API). */
+  showAdminLink(): void {
+    this.adminLink.hidden = false;
   }
 
   setStatus(state: ConnectionState): void {
