@@ -84,6 +84,15 @@ function button(testid: string, text: string, extra: string = ""): HTMLButtonEle
   return h("button", { type: "button", class: extra, "data-testid": testid }, text);
 }
 
+/** Why this provider cannot be deleted from here, or null when it can. */
+export function deleteRefusal(provider: Provider, mine: boolean): string | null {
+  if (provider.source === "file") {
+    return "It comes from the configuration file: remove it there, or disable it here.";
+  }
+  if (mine) return "You are signed in with it: sign in with another provider to delete it.";
+  return null;
+}
+
 export function providerRow(provider: Provider, mine: boolean, on: RowActions): HTMLElement {
   const id = provider.id;
   const state = providerStateText(provider.enabled, provider.status);
@@ -94,6 +103,12 @@ export function providerRow(provider: Provider, mine: boolean, on: RowActions): 
   edit.addEventListener("click", () => on.edit(provider));
   remove.addEventListener("click", () => on.remove(provider, remove));
   for (const b of [toggle, edit, remove]) b.setAttribute("aria-label", `${b.textContent} ${id}`);
+  // The server refuses these deletes (provider_in_file, would_lock_out): say why up front.
+  const kept = deleteRefusal(provider, mine);
+  if (kept) {
+    remove.disabled = true;
+    remove.title = kept;
+  }
   return h(
     "tr",
     { "data-testid": `provider-row-${id}` },
