@@ -149,14 +149,21 @@ def create_app(
         close=sio.close_soon,
         max_bytes=settings.server.max_payload_bytes,
     )
+    revisions = RegistryRepository(engine)
+
+    async def changes() -> None:
+        # One query for the three revisions; blocks first: they are the urgent kind.
+        seen = await revisions.revisions()
+        await sessions.enforce_blocks(seen.get("users", 0))
+        await registry.sync(seen.get("providers", 0))
+        await chat.sync_rooms(seen.get("rooms", 0))
+
     jobs = [
         Job("reaper", reaper.interval, reaper.sweep),
         Job("polling-bindings", reaper.interval, bindings.prune),
         Job("session-sweep", settings.sessions.sweep_interval_seconds, sessions.sweep),
         Job("logout-sync", settings.sessions.revocation_sync_seconds, sessions.enforce_logouts),
-        Job("registry-sync", settings.admin.sync_seconds, registry.sync),
-        Job("blocks-sync", settings.admin.sync_seconds, sessions.enforce_blocks),
-        Job("rooms-sync", settings.admin.sync_seconds, chat.sync_rooms),
+        Job("changes", settings.admin.sync_seconds, changes),
         Job("sign-ins", presence.interval, sessions.users.flush),
         Job("presence", presence.interval, presence.publish),
         Job("audit-head", settings.admin.audit_head_seconds, audit.publish_head),

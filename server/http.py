@@ -56,19 +56,25 @@ def _require_form(headers: Headers) -> None:
         raise InvalidRequestError("logout request too large (Content-Length)")
 
 
-async def _read_body(request: Request) -> bytes:
-    """The body, refused as soon as it passes the limit or takes too long (Content-Length or not)."""
+async def read_body(
+    request: Request,
+    max_bytes: int,
+    seconds: float,
+    refuse: Callable[[str], AppError] = InvalidRequestError,
+) -> bytes:
+    """The body, refused (``refuse(detail)``, an ``invalid_request``) as soon as it passes
+    ``max_bytes`` or takes longer than ``seconds`` (Content-Length or not)."""
     body = bytearray()
     try:
-        async with asyncio.timeout(LOGOUT_READ_SECONDS):
+        async with asyncio.timeout(seconds):
             async for chunk in request.stream():
                 body += chunk
-                if len(body) > MAX_LOGOUT_BODY:
-                    raise InvalidRequestError("logout request too large")
+                if len(body) > max_bytes:
+                    raise refuse("request body too large")
     except TimeoutError as exc:
-        raise InvalidRequestError("logout request body too slow") from exc
+        raise refuse("request body too slow") from exc
     except ClientDisconnect as exc:
-        raise InvalidRequestError("logout request: the client went away") from exc
+        raise refuse("the client went away") from exc
     return bytes(body)
 
 
@@ -91,7 +97,8 @@ def _only_field(body: bytes, name: str) -> str:
 
 async def _logout_token(request: Request) -> str:
     _require_form(request.headers)
-    return _only_field(await _read_body(request), "logout_token")
+    body = await read_body(request, MAX_LOGOUT_BODY, LOGOUT_READ_SECONDS)
+    return _only_field(body, "logout_token")
 
 
 class ApiRoute(Route):

@@ -1,12 +1,12 @@
 """Reading admin requests: bounded JSON bodies and typed query parameters."""
 
-import asyncio
 import json
 from typing import Any
 
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 
 from server.admin.errors import BadRequestError
+from server.http import read_body
 
 MAX_BODY_BYTES = 64 * 1024
 READ_SECONDS = 10.0
@@ -22,17 +22,7 @@ async def json_object(request: Request) -> dict[str, Any]:
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type != "application/json":
         raise BadRequestError("the body must be application/json")
-    body = bytearray()
-    try:
-        async with asyncio.timeout(READ_SECONDS):
-            async for chunk in request.stream():
-                body += chunk
-                if len(body) > MAX_BODY_BYTES:
-                    raise BadRequestError("body too large")
-    except TimeoutError as exc:
-        raise BadRequestError("body too slow") from exc
-    except ClientDisconnect as exc:
-        raise BadRequestError("the client went away") from exc
+    body = await read_body(request, MAX_BODY_BYTES, READ_SECONDS, BadRequestError)
     try:
         value = json.loads(body)
     except (ValueError, RecursionError) as exc:

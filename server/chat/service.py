@@ -99,9 +99,12 @@ class ChatService:
         self._room_revision = revision
         await self._transport.rooms_changed()
 
-    async def sync_rooms(self) -> None:
-        """Apply room changes made by any process since the last look."""
-        if await self._room_store.revision() != self._room_revision:
+    async def sync_rooms(self, revision: int | None = None) -> None:
+        """Apply room changes made by any process since the last look (``revision``: the rooms
+        revision, when the caller has just read it)."""
+        if revision is None:
+            revision = await self._room_store.revision()
+        if revision != self._room_revision:
             await self.reload_rooms()
 
     async def stop(self) -> None:

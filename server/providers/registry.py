@@ -90,10 +90,12 @@ class ProviderRegistry:
                 found[provider_id] = fields
         return found
 
-    async def sync(self) -> None:
-        """Apply the table if another process changed it since the last look."""
-        revisions = await self._repository.revisions()
-        if revisions.get("providers", 0) != self._revision:
+    async def sync(self, revision: int | None = None) -> None:
+        """Apply the table if another process changed it since the last look (``revision``:
+        the providers revision, when the caller has just read it)."""
+        if revision is None:
+            revision = (await self._repository.revisions()).get("providers", 0)
+        if revision != self._revision:
             await self.reload()
 
     async def reload(self) -> None:

@@ -2,6 +2,7 @@
 
 import asyncio
 import logging
+from collections import OrderedDict
 from datetime import UTC, datetime
 
 from server.identity import Clock, Identity
@@ -11,6 +12,8 @@ logger = logging.getLogger(__name__)
 
 UserKey = tuple[str, str]
 MAX_PENDING_SEEN = 50_000
+SEEN_PRECISION_SECONDS = 60.0  # how exact `last_seen_at` is
+MAX_RECENT = 100_000
 
 
 class UserDirectory:
@@ -24,12 +27,24 @@ class UserDirectory:
         self._revision: int | None = None
         self._seen: dict[UserKey, SeenUser] = {}
         self._flushing = asyncio.Lock()
+        self._recent: OrderedDict[UserKey, tuple[float, tuple[str, frozenset[str]]]] = OrderedDict()
 
     def is_blocked(self, key: UserKey) -> bool:
         return key in self._blocked
 
     def saw(self, identity: Identity) -> None:
-        """Remember a verified sign-in; written by the next ``flush``."""
+        """Remember a verified sign-in; written by the next ``flush``. A user seen again within
+        ``SEEN_PRECISION_SECONDS`` with the same name and groups is not written again (a
+        reconnect storm costs no write per reconnect)."""
+        now = self._clock.monotonic()
+        facts = (identity.name, identity.groups)
+        recent = self._recent.get(identity.key)
+        if recent is not None and recent[1] == facts and now - recent[0] < SEEN_PRECISION_SECONDS:
+            return
+        self._recent[identity.key] = (now, facts)
+        self._recent.move_to_end(identity.key)
+        while len(self._recent) > MAX_RECENT:
+            self._recent.popitem(last=False)
         if len(self._seen) >= MAX_PENDING_SEEN and identity.key not in self._seen:
             return  # the database is behind: last-seen times may lag, nothing else does
         self._seen[identity.key] = SeenUser(
@@ -56,9 +71,11 @@ class UserDirectory:
                     self._seen.setdefault(key, seen)
                 raise
 
-    async def sync(self) -> bool:
-        """Re-read the blocks if another process (or this one) changed them; whether any did."""
-        revision = await self._repository.revision()
+    async def sync(self, revision: int | None = None) -> bool:
+        """Re-read the blocks if another process (or this one) changed them; whether any did
+        (``revision``: the users revision, when the caller has just read it)."""
+        if revision is None:
+            revision = await self._repository.revision()
         if revision == self._revision:
             return False
         blocked = frozenset(await self._repository.blocked())

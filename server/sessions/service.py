@@ -189,9 +189,9 @@ class SessionService:
             )
         return ended
 
-    async def enforce_blocks(self) -> None:
+    async def enforce_blocks(self, revision: int | None = None) -> None:
         """Follow block changes made by any process: end the live sockets of blocked users."""
-        if await self.users.sync():
+        if await self.users.sync(revision):
             await self.end_where(lambda i: self.users.is_blocked(i.key), "blocked")
 
     def _check_allowed(self, identity: Identity) -> None:

@@ -4,7 +4,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, and_, delete, func, insert, select, update
+from sqlalchemy import Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from server.storage.models import Node, Presence, metadata
@@ -12,6 +12,12 @@ from server.storage.models import Node, Presence, metadata
 NODES: Table = metadata.tables[Node.__tablename__]
 PRESENCE: Table = metadata.tables[Presence.__tablename__]
 UserKey = tuple[str, str]
+
+
+# Run once per batch with a list of keys (the node is fixed per call).
+_DELETE = delete(PRESENCE).where(
+    PRESENCE.c.issuer == bindparam("b_issuer"), PRESENCE.c.subject == bindparam("b_subject")
+)
 
 
 class PresenceRepository:
@@ -34,23 +40,16 @@ class PresenceRepository:
                 await conn.execute(
                     insert(NODES).values(id=node_id, started_at=now, heartbeat_at=now)
                 )
-            for (issuer, subject), (provider_id, sessions) in changed.items():
-                where = and_(
-                    PRESENCE.c.node_id == node_id,
-                    PRESENCE.c.issuer == issuer,
-                    PRESENCE.c.subject == subject,
-                )
-                await conn.execute(delete(PRESENCE).where(where))
-                if sessions > 0:
-                    await conn.execute(
-                        insert(PRESENCE).values(
-                            node_id=node_id,
-                            issuer=issuer,
-                            subject=subject,
-                            provider_id=provider_id,
-                            sessions=sessions,
-                        )
-                    )
+            keys = [{"b_issuer": i, "b_subject": s} for (i, s) in changed]
+            if keys:
+                await conn.execute(_DELETE.where(PRESENCE.c.node_id == node_id), keys)
+            rows = [
+                {"node_id": node_id, "issuer": i, "subject": s, "provider_id": p, "sessions": n}
+                for (i, s), (p, n) in changed.items()
+                if n > 0
+            ]
+            if rows:
+                await conn.execute(insert(PRESENCE), rows)
 
     async def count(self, key: UserKey, alive_since: datetime) -> tuple[int, int]:
         """The user's live sockets and on how many nodes, counting nodes that beat since then."""

@@ -6,9 +6,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, and_, func, insert, or_, select, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy import Table, and_, bindparam, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from server.storage.models import User, as_utc, metadata, utcnow
 from server.storage.registry import REVISIONS, bump
@@ -48,42 +49,15 @@ class UserRepository:
         self._engine = engine
 
     async def record_seen(self, seen: Sequence[SeenUser]) -> None:
-        """Create or update each user's row with their latest sign-in, in one transaction."""
+        """Create or update each user's row with their latest sign-in: two statements, each run
+        for the whole batch, in one transaction (a reconnect storm is one short write)."""
+        if not seen:
+            return
+        rows = [_seen_row(user) for user in seen]
         async with self._engine.begin() as conn:
-            missing = [user for user in seen if not await self._update_seen(conn, user)]
-        for user in missing:  # first sign-ins: rare, one short transaction each
-            try:
-                async with self._engine.begin() as conn:
-                    await self._insert_seen(conn, user)
-            except IntegrityError:  # a first message or another process made the row meanwhile
-                async with self._engine.begin() as conn:
-                    await self._update_seen(conn, user)
-
-    async def _update_seen(self, conn: AsyncConnection, user: SeenUser) -> bool:
-        result = await conn.execute(
-            update(USERS)
-            .where(and_(USERS.c.issuer == user.issuer, USERS.c.subject == user.subject))
-            .values(
-                provider_id=user.provider_id,
-                name=user.name,
-                groups=json.dumps(list(user.groups)),
-                last_seen_at=user.seen_at,
-            )
-        )
-        return bool(result.rowcount)
-
-    async def _insert_seen(self, conn: AsyncConnection, user: SeenUser) -> None:
-        values = {
-            "issuer": user.issuer,
-            "subject": user.subject,
-            "provider_id": user.provider_id,
-            "name": user.name,
-            "groups": json.dumps(list(user.groups)),
-            "last_seen_at": user.seen_at,
-            "created_at": user.seen_at,
-            "updated_at": user.seen_at,
-        }
-        await conn.execute(insert(USERS).values(**values))
+            insert_new = _insert_ignoring_existing(conn.dialect.name)
+            await conn.execute(insert_new, rows)
+            await conn.execute(_UPDATE_SEEN, rows)
 
     async def search(self, query: str | None, after: int, limit: int) -> list[StoredUser]:
         """Users with id > ``after`` in id order; ``query`` matches name or subject (any case)."""
@@ -145,6 +119,47 @@ class UserRepository:
                 select(USERS.c.issuer, USERS.c.subject).where(USERS.c.blocked_at.is_not(None))
             )
             return {(row.issuer, row.subject) for row in rows}
+
+
+_UPDATE_SEEN = (
+    update(USERS)
+    .where(and_(USERS.c.issuer == bindparam("b_issuer"), USERS.c.subject == bindparam("b_subject")))
+    .values(
+        provider_id=bindparam("b_provider_id"),
+        name=bindparam("b_name"),
+        groups=bindparam("b_groups"),
+        last_seen_at=bindparam("b_seen_at"),
+    )
+)
+
+
+def _insert_ignoring_existing(dialect: str) -> Any:
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    return (
+        insert(USERS)
+        .values(
+            issuer=bindparam("b_issuer"),
+            subject=bindparam("b_subject"),
+            provider_id=bindparam("b_provider_id"),
+            name=bindparam("b_name"),
+            groups=bindparam("b_groups"),
+            last_seen_at=bindparam("b_seen_at"),
+            created_at=bindparam("b_seen_at"),
+            updated_at=bindparam("b_seen_at"),
+        )
+        .on_conflict_do_nothing(index_elements=["issuer", "subject"])
+    )
+
+
+def _seen_row(user: SeenUser) -> dict[str, Any]:
+    return {
+        "b_issuer": user.issuer,
+        "b_subject": user.subject,
+        "b_provider_id": user.provider_id,
+        "b_name": user.name,
+        "b_groups": json.dumps(list(user.groups)),
+        "b_seen_at": user.seen_at,
+    }
 
 
 def _stored(row: Any) -> StoredUser:

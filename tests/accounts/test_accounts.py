@@ -27,22 +27,10 @@ from server.storage import (
 )
 from tests.support.clock import FakeClock
 from tests.support.fake_idp import FakeIdP
+from tests.support.transport import RecordingTransport
 
 ADMIN = Actor(provider_id="admins", issuer="https://admins.test", subject="dana", name="Dana")
 ISSUER = "https://idp.test"
-
-
-class RecordingTransport:
-    """A SessionTransport that remembers which sessions ended, and why."""
-
-    def __init__(self) -> None:
-        self.ended: list[tuple[str, str]] = []
-
-    async def session_expiring(self, sid: str, expires_at: float) -> None:
-        return None
-
-    async def session_ended(self, sid: str, reason: str) -> None:
-        self.ended.append((sid, reason))
 
 
 @dataclass(frozen=True, slots=True)

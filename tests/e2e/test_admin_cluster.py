@@ -2,7 +2,6 @@
 one process reaches the live sockets and the connects of the other within one sync interval."""
 
 import asyncio
-import json
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -21,24 +20,10 @@ from tests.e2e.test_logout_cluster import ServerProcess
 from tests.e2e.test_sessions import EventClient
 from tests.support.clients import refusal
 from tests.support.live import dev_provider, free_port
+from tests.support.toml import toml_table
 
 SYNC_SECONDS = 0.5
 WITHIN_SECONDS = 2.0  # the brief's bound: one sync, the emit and the close, on a busy machine
-
-
-def _toml_value(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
-    return json.dumps(str(value))  # a JSON string is a valid TOML basic string
-
-
-def _toml_table(header: str, table: dict[str, Any]) -> str:
-    lines = [header, *(f"{key} = {_toml_value(value)}" for key, value in table.items())]
-    return "\n".join(lines) + "\n"
 
 
 def config_text(port: int, database_url: str, issuers: dict[str, str]) -> str:
@@ -52,17 +37,17 @@ def config_text(port: int, database_url: str, issuers: dict[str, str]) -> str:
     admin = {"groups": ["chat-admins"], "sync_seconds": SYNC_SECONDS}
     sessions = {"presence_seconds": SYNC_SECONDS, "revocation_sync_seconds": SYNC_SECONDS}
     providers = [
-        _toml_table("[[providers]]", dev_provider(issuer, id=provider_id))
+        toml_table("[[providers]]", dev_provider(issuer, id=provider_id))
         for provider_id, issuer in issuers.items()
     ]
     return "\n".join(
         [
-            _toml_table("[server]", server),
-            _toml_table("[admin]", admin),
-            _toml_table("[sessions]", sessions),
-            _toml_table("[database]", {"url": database_url}),
+            toml_table("[server]", server),
+            toml_table("[admin]", admin),
+            toml_table("[sessions]", sessions),
+            toml_table("[database]", {"url": database_url}),
             *providers,
-            _toml_table("[[rooms]]", {"slug": "general", "name": "General"}),
+            toml_table("[[rooms]]", {"slug": "general", "name": "General"}),
         ]
     )
 

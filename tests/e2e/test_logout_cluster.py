@@ -2,7 +2,6 @@
 one of them ends the live sockets of that session on the other within one sync interval."""
 
 import asyncio
-import json
 import os
 import subprocess
 import sys
@@ -22,25 +21,11 @@ from devidp.signin import Browser, Tokens, sign_in
 from tests.e2e.test_sessions import EventClient
 from tests.support.clients import refusal
 from tests.support.live import dev_provider, free_port
+from tests.support.toml import toml_table
 
 ROOT = Path(__file__).resolve().parents[2]
 SYNC_SECONDS = 0.5
 MARGIN_SECONDS = 2.0  # a sync's query, the emit and the WebSocket close, on a busy 2-core machine
-
-
-def _toml_value(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
-    return json.dumps(str(value))  # a JSON string is a valid TOML basic string
-
-
-def _toml_table(header: str, table: dict[str, Any]) -> str:
-    lines = [header, *(f"{key} = {_toml_value(value)}" for key, value in table.items())]
-    return "\n".join(lines) + "\n"
 
 
 def config_text(port: int, database_url: str, issuer: str) -> str:
@@ -53,11 +38,11 @@ def config_text(port: int, database_url: str, issuer: str) -> str:
     }
     return "\n".join(
         [
-            _toml_table("[server]", server),
-            _toml_table("[sessions]", {"revocation_sync_seconds": SYNC_SECONDS}),
-            _toml_table("[database]", {"url": database_url}),
-            _toml_table("[[providers]]", dev_provider(issuer)),
-            _toml_table("[[rooms]]", {"slug": "general", "name": "General"}),
+            toml_table("[server]", server),
+            toml_table("[sessions]", {"revocation_sync_seconds": SYNC_SECONDS}),
+            toml_table("[database]", {"url": database_url}),
+            toml_table("[[providers]]", dev_provider(issuer)),
+            toml_table("[[rooms]]", {"slug": "general", "name": "General"}),
         ]
     )
 
