@@ -115,18 +115,6 @@ class AuditLog:
 
 def _sealer(entry: NewAuditEntry) -> Callable[[int, str], str]:
     def seal(row_id: int, prev_hash: str) -> str:
-        record = AuditRecord(
-            id=row_id,
-            created_at=entry.created_at,
-            actor_provider=entry.actor_provider,
-            actor_subject=entry.actor_subject,
-            actor_name=entry.actor_name,
-            action=entry.action,
-            target=entry.target,
-            details=entry.details,
-            prev_hash=prev_hash,
-            hash="",
-        )
-        return entry_hash(record)
+        return entry_hash(entry.stored(row_id, prev_hash, ""))
 
     return seal

@@ -37,6 +37,21 @@ class NewAuditEntry:
     target: str
     details: str
 
+    def stored(self, row_id: int, prev_hash: str, row_hash: str) -> "AuditRecord":
+        """This entry as the row ``row_id`` after ``prev_hash`` (``created_at`` in UTC)."""
+        return AuditRecord(
+            id=row_id,
+            created_at=self.created_at.astimezone(UTC),
+            actor_provider=self.actor_provider,
+            actor_subject=self.actor_subject,
+            actor_name=self.actor_name,
+            action=self.action,
+            target=self.target,
+            details=self.details,
+            prev_hash=prev_hash,
+            hash=row_hash,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class AuditRecord:
@@ -87,18 +102,7 @@ class AuditRepository:
             await conn.execute(
                 update(AUDIT_LOG).where(AUDIT_LOG.c.id == new_id).values(hash=row_hash)
             )
-        return AuditRecord(
-            id=new_id,
-            created_at=created_at,
-            actor_provider=entry.actor_provider,
-            actor_subject=entry.actor_subject,
-            actor_name=entry.actor_name,
-            action=entry.action,
-            target=entry.target,
-            details=entry.details,
-            prev_hash=prev_hash,
-            hash=row_hash,
-        )
+        return entry.stored(new_id, prev_hash, row_hash)
 
     async def head(self) -> tuple[int, str] | None:
         """The newest row's ``(id, hash)``, or None while the log is empty."""
