@@ -33,6 +33,13 @@ async def bump(conn: AsyncConnection, name: str) -> None:
         await conn.execute(insert(REVISIONS).values(name=name, value=1))
 
 
+async def read_revision(engine: AsyncEngine, name: str) -> int:
+    """How many changes of ``name`` were ever counted (any process)."""
+    async with engine.connect() as conn:
+        value = await conn.scalar(select(REVISIONS.c.value).where(REVISIONS.c.name == name))
+        return int(value or 0)
+
+
 class RegistryRepository:
     """Providers stored as JSON documents, each change counted in ``revisions``."""
 

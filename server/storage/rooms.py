@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from server.storage.errors import StorageError
 from server.storage.models import Room, metadata, utcnow
-from server.storage.registry import REVISIONS, bump
+from server.storage.registry import bump, read_revision
 
 ROOMS: Table = metadata.tables[Room.__tablename__]
 
@@ -58,9 +58,7 @@ class RoomRepository:
             return [_stored(row) for row in rows]
 
     async def revision(self) -> int:
-        async with self._engine.connect() as conn:
-            value = await conn.scalar(select(REVISIONS.c.value).where(REVISIONS.c.name == "rooms"))
-            return int(value or 0)
+        return await read_revision(self._engine, "rooms")
 
     async def insert(self, slug: str, name: str, groups: Sequence[str]) -> bool:
         """Add a room; ``False`` if the slug is taken."""

@@ -12,7 +12,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from server.storage.models import User, as_utc, metadata, utcnow
-from server.storage.registry import REVISIONS, bump
+from server.storage.registry import bump, read_revision
 
 USERS: Table = metadata.tables[User.__tablename__]
 
@@ -108,9 +108,7 @@ class UserRepository:
 
     async def revision(self) -> int:
         """How many block changes were ever made (any process)."""
-        async with self._engine.connect() as conn:
-            value = await conn.scalar(select(REVISIONS.c.value).where(REVISIONS.c.name == "users"))
-            return int(value or 0)
+        return await read_revision(self._engine, "users")
 
     async def blocked(self) -> set[tuple[str, str]]:
         """``(issuer, subject)`` of every blocked user."""
