@@ -2,6 +2,7 @@
 
 import gc
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -23,7 +24,16 @@ from server.admin import (
     UserRoutes,
 )
 from server.audit import AuditLog
-from server.chat import ChatNamespace, ChatService, RoomCuration, RoomDirectory
+from server.chat import (
+    MESSAGE_POSTED,
+    ChatNamespace,
+    ChatService,
+    RoomCuration,
+    RoomDirectory,
+    message_view,
+    socket_room,
+)
+from server.cluster import ClusterNode
 from server.config import Settings
 from server.gateway import FrameGuard, GuardedServer, HalfOpenReaper, PollingBinding
 from server.headers import SecurityHeaders
@@ -31,7 +41,7 @@ from server.http import ERROR_HANDLERS, WebRoutes, content_security_policy
 from server.identity import Clock, IdpUnavailableError, SystemClock, TokenVerifier
 from server.periodic import Job, running
 from server.providers import ProviderRegistry
-from server.sessions import Presence, SessionService
+from server.sessions import LocalLimits, Presence, SessionService
 from server.storage import (
     AuditRepository,
     ChatRepository,
@@ -43,11 +53,14 @@ from server.storage import (
     UserRepository,
     check_schema,
     create_engine,
+    on_commit,
 )
 
 logger = logging.getLogger(__name__)
 
 GC_THRESHOLD_0 = 20_000
+# A node's own clock and the one that stamped a message may differ by this much.
+CATCH_UP_CLOCK_SLACK_SECONDS = 5.0
 
 
 async def _warm_up(verifier: TokenVerifier) -> None:
@@ -87,9 +100,10 @@ def _chat_service(engine: AsyncEngine, settings: Settings, sessions: SessionServ
     return ChatService(repository, RoomRepository(engine), writer, rooms, sessions, max_chars)
 
 
-def _socketio_server(settings: Settings) -> GuardedServer:
+def _socketio_server(settings: Settings, cluster: ClusterNode | None) -> GuardedServer:
     return GuardedServer(
         async_mode="asgi",
+        client_manager=cluster.manager if cluster is not None else None,
         # Never empty: python-socketio treats [] as "no origin check at all".
         cors_allowed_origins=list(settings.server.allowed_origins),
         max_http_buffer_size=settings.server.max_payload_bytes,
@@ -111,8 +125,20 @@ def create_app(
     verifier = TokenVerifier.build(settings.providers, http, clock)
     audit = AuditLog(AuditRepository(engine), clock)
     users = UserRepository(engine)
+    node_id = uuid.uuid4().hex
+    cluster = (
+        ClusterNode(settings.cluster, settings.sessions, node_id, tracked_event=MESSAGE_POSTED)
+        if settings.cluster.enabled
+        else None
+    )
     sessions = SessionService(
-        settings.sessions, LogoutRepository(engine), users, clock, verifier, audit
+        settings.sessions,
+        LogoutRepository(engine),
+        users,
+        clock,
+        verifier,
+        audit,
+        cluster.limits if cluster is not None else LocalLimits(),
     )
     chat = _chat_service(engine, settings, sessions)
     registry = ProviderRegistry(RegistryRepository(engine), verifier, sessions, audit)
@@ -120,7 +146,7 @@ def create_app(
     presence = Presence(
         PresenceRepository(engine),
         sessions.registry,
-        uuid.uuid4().hex,
+        node_id,
         clock,
         settings.sessions.presence_seconds,
     )
@@ -138,7 +164,7 @@ def create_app(
         ],
     )
 
-    sio = _socketio_server(settings)
+    sio = _socketio_server(settings, cluster)
     namespace = ChatNamespace(chat, sessions)
     sio.register_namespace(namespace)
     sessions.attach(namespace)
@@ -158,16 +184,22 @@ def create_app(
         await registry.sync(seen.get("providers", 0))
         await chat.sync_rooms(seen.get("rooms", 0))
 
+    logout_sync = Job(
+        "logout-sync", settings.sessions.revocation_sync_seconds, sessions.enforce_logouts
+    )
+    changes_sync = Job("changes", settings.admin.sync_seconds, changes)
     jobs = [
         Job("reaper", reaper.interval, reaper.sweep),
         Job("polling-bindings", reaper.interval, bindings.prune),
         Job("session-sweep", settings.sessions.sweep_interval_seconds, sessions.sweep),
-        Job("logout-sync", settings.sessions.revocation_sync_seconds, sessions.enforce_logouts),
-        Job("changes", settings.admin.sync_seconds, changes),
+        logout_sync,
+        changes_sync,
         Job("sign-ins", presence.interval, sessions.users.flush),
         Job("presence", presence.interval, presence.publish),
         Job("audit-head", settings.admin.audit_head_seconds, audit.publish_head),
     ]
+    if cluster is not None:
+        jobs += _cluster_jobs(cluster, engine, chat, sessions, [logout_sync, changes_sync])
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -176,6 +208,7 @@ def create_app(
         await sessions.start()
         await registry.start(settings.providers)
         await _warm_up(verifier)
+        sio.start_manager()
         _calm_the_garbage_collector()
         logger.info("ready: %d providers, %d rooms", len(verifier.providers), len(settings.rooms))
         async with running(jobs):
@@ -183,13 +216,21 @@ def create_app(
                 yield
             finally:
                 await _flush_sign_ins(sessions, presence)
+                if cluster is not None:
+                    await cluster.close()
                 await chat.stop()
                 await http.aclose()
                 await engine.dispose()
 
     routes = [
         *admin.routes(),
-        *WebRoutes(settings, verifier, engine, sessions.backchannel_logout).routes(),
+        *WebRoutes(
+            settings,
+            verifier,
+            engine,
+            sessions.backchannel_logout,
+            cluster.status if cluster is not None else lambda: "off",
+        ).routes(),
     ]
     web = Starlette(routes=routes, lifespan=lifespan, exception_handlers=ERROR_HANDLERS)
     app = socketio.ASGIApp(sio, other_asgi_app=web, socketio_path="socket.io")
@@ -197,6 +238,52 @@ def create_app(
         _wire_guards(app, bindings, settings),
         lambda: content_security_policy(v.provider for v in verifier.providers),
     )
+
+
+def _cluster_jobs(
+    cluster: ClusterNode,
+    engine: AsyncEngine,
+    chat: ChatService,
+    sessions: SessionService,
+    syncs: list[Job],
+) -> list[Job]:
+    """Wire a cluster node: committed changes poke the other nodes, whose sync jobs then run at
+    once (``logouts`` wakes the logout sync, a revision the changes job); a gap in the
+    subscription delivers again what was stored meanwhile."""
+    manager, settings = cluster.manager, cluster.settings
+    by_kind = {"logouts": syncs[0], "changes": syncs[1]}
+
+    def committed(kinds: frozenset[str]) -> None:
+        for kind in {"logouts" if k == "logouts" else "changes" for k in kinds}:
+            manager.poke(kind)
+
+    on_commit(engine, committed)
+    for kind, job in by_kind.items():
+        manager.on_poke(kind, job.wake)
+
+    async def catch_up(since: float) -> None:
+        # Both durable paths first: revocations may have been published during the gap.
+        for job in by_kind.values():
+            job.wake()
+        since = max(since - CATCH_UP_CLOCK_SLACK_SECONDS, time.time() - settings.catch_up_seconds)
+        missed = await chat.stored_since(since, settings.catch_up_messages)
+        delivered = 0
+        for message in missed:
+            view = message_view(message)
+            delivered += await manager.replay(socket_room(message.room_slug), message.id, view)
+        if len(missed) >= settings.catch_up_messages:
+            logger.warning("cluster catch-up stopped at %d messages", len(missed))
+        logger.info("cluster catch-up: %d stored messages delivered again", delivered)
+
+    manager.on_gap(catch_up)
+    return [
+        Job("cluster-heartbeat", manager.heartbeat_seconds, manager.beat, timeout=5.0),
+        Job(
+            "cluster-sockets",
+            cluster.limits.refresh_interval,
+            lambda: cluster.limits.refresh(sessions.registry.sessions()),
+        ),
+    ]
 
 
 def _wire_guards(app: ASGIApp, bindings: PollingBinding, settings: Settings) -> ASGIApp:

@@ -300,6 +300,39 @@ class AdminSettings(_Model):
     audit_head_seconds: Annotated[float, Field(gt=0, le=86400)] = 300
 
 
+class ClusterSettings(_Model):
+    """Several processes as one chat, through one Redis. No ``redis_url``: one process, in memory.
+
+    Only ever a private Redis: whoever can publish on its channel can address any socket."""
+
+    redis_url: str | None = None
+    # The channel and every key start with it: deployments (or test runs) can share one Redis.
+    key_prefix: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")] = "sso-chat"
+    # Each node publishes a heartbeat this often and hears its own; after three missed it is
+    # degraded (/healthz) and subscribes again.
+    heartbeat_seconds: Annotated[float, Field(ge=0.05, le=30)] = 1.0
+    # A node's sockets count towards the cluster-wide cap until this long after its last refresh
+    # (every third of it): a dead node's sockets are released by then.
+    socket_ttl_seconds: Annotated[float, Field(ge=1, le=3600)] = 30.0
+    # The longest a Redis call may take; past it the node's own limits apply (see the README).
+    redis_timeout_seconds: Annotated[float, Field(gt=0, le=10)] = 0.5
+    # After a gap in the subscription, messages stored meanwhile are delivered again, at most
+    # this many and this far back.
+    catch_up_messages: Annotated[int, Field(ge=0, le=100_000)] = 5000
+    catch_up_seconds: Annotated[float, Field(ge=0, le=86400)] = 600
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str | None) -> str | None:
+        if value is None or value.startswith(("redis://", "rediss://", "unix://")):
+            return value
+        raise ValueError("redis_url must be redis://, rediss:// or unix://")
+
+    @property
+    def enabled(self) -> bool:
+        return self.redis_url is not None
+
+
 class Settings(_Model):
     """The whole validated configuration."""
 
@@ -307,6 +340,7 @@ class Settings(_Model):
     database: DatabaseSettings = DatabaseSettings()
     sessions: SessionSettings = SessionSettings()
     admin: AdminSettings = AdminSettings()
+    cluster: ClusterSettings = ClusterSettings()
     providers: tuple[ProviderConfig, ...]
     rooms: tuple[RoomConfig, ...] = ()
 
@@ -348,6 +382,7 @@ _ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "CHAT_PORT": ("server", "port"),
     "CHAT_STATIC_DIR": ("server", "static_dir"),
     "CHAT_LOG_LEVEL": ("server", "log_level"),
+    "CHAT_REDIS_URL": ("cluster", "redis_url"),
 }
 
 

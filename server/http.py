@@ -177,11 +177,13 @@ class WebRoutes:
         verifier: TokenVerifier,
         engine: AsyncEngine,
         logout: LogoutHandler,
+        cluster_status: Callable[[], str] = lambda: "off",
     ) -> None:
         self._settings = settings
         self._verifier = verifier
         self._engine = engine
         self._logout = logout
+        self._cluster_status = cluster_status
 
     def routes(self) -> list[Route | Mount]:
         routes: list[Route | Mount] = [
@@ -199,14 +201,17 @@ class WebRoutes:
         return routes
 
     async def healthz(self, _: Request) -> JSONResponse:
-        """Process up; 503 when the database does not answer; each provider's key state."""
+        """Process up; 503 when the database does not answer; each provider's key state; the
+        cluster's state (``off`` for one process, ``degraded`` while Redis fails this node)."""
         database_ok = await ping(self._engine)
         providers = {v.provider.id: _key_state(v) for v in self._verifier.providers}
-        degraded = any(state == "unavailable" for state in providers.values())
+        cluster = self._cluster_status()
+        degraded = cluster == "degraded" or any(s == "unavailable" for s in providers.values())
         body = {
             "status": "unavailable" if not database_ok else ("degraded" if degraded else "ok"),
             "database": "ok" if database_ok else "unavailable",
             "providers": providers,
+            "cluster": cluster,
         }
         return JSONResponse(body, status_code=200 if database_ok else 503, headers=NO_STORE)
 

@@ -4,26 +4,41 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
 class Job:
-    """A periodic job: its name (for logs), how often it runs, and how long one run may take."""
+    """A periodic job: its name (for logs), how often it runs, and how long one run may take.
+
+    ``wake`` makes the next run happen now instead of at the end of the interval (a change
+    announced by another process): several wakes before it starts make one run."""
 
     name: str
     interval: float
     run: Callable[[], Awaitable[object]]
     timeout: float = 30.0
+    _woken: asyncio.Event = field(default_factory=asyncio.Event, repr=False, compare=False)
+
+    def wake(self) -> None:
+        self._woken.set()
+
+    async def _next(self) -> None:
+        try:
+            async with asyncio.timeout(self.interval):
+                await self._woken.wait()
+        except TimeoutError:
+            pass
+        self._woken.clear()
 
 
 async def every(job: Job) -> None:
     """Run ``job`` for ever; a run that fails or exceeds its timeout is logged and abandoned,
     and the next run happens on time all the same."""
     while True:
-        await asyncio.sleep(job.interval)
+        await job._next()
         try:
             async with asyncio.timeout(job.timeout):
                 await job.run()

@@ -16,6 +16,7 @@ LAYERS = {
     "server.gateway": 5,
     "server.providers": 5,
     "server.accounts": 5,
+    "server.cluster": 5,
     "server.http": 6,
     "server.headers": 6,
     "server.admin": 7,
@@ -27,6 +28,7 @@ FORBIDDEN_EVERYWHERE_BUT = {
         "server.chat.transport",
         "server.gateway.packets",
         "server.gateway.server",
+        "server.cluster.manager",
         "server.app",
     }
 }
@@ -100,6 +102,7 @@ def test_other_packages_are_used_through_their_public_api() -> None:
                 "server.audit",
                 "server.providers",
                 "server.accounts",
+                "server.cluster",
                 "server.admin",
             ):
                 if target.startswith(other + ".") and package != other:

@@ -65,7 +65,12 @@ def client(idp: FakeIdP, database_url: str, tmp_path: Path) -> Iterator[httpx.Cl
 def test_healthz_reports_database_and_providers(client: httpx.Client) -> None:
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "database": "ok", "providers": {"corp": "ok"}}
+    assert response.json() == {
+        "status": "ok",
+        "database": "ok",
+        "providers": {"corp": "ok"},
+        "cluster": "off",
+    }
 
 
 def test_healthz_says_which_provider_is_down(idp: FakeIdP, tmp_path: Path) -> None:
@@ -77,7 +82,12 @@ def test_healthz_says_which_provider_is_down(idp: FakeIdP, tmp_path: Path) -> No
         )
         with LiveServer(settings, http_transport=idp.transport()) as live:
             body = httpx.get(live.url + "/healthz").json()
-    assert body == {"status": "degraded", "database": "ok", "providers": {"corp": "unavailable"}}
+    assert body == {
+        "status": "degraded",
+        "database": "ok",
+        "providers": {"corp": "unavailable"},
+        "cluster": "off",
+    }
 
 
 def test_public_config_lists_providers_without_secrets(client: httpx.Client, idp: FakeIdP) -> None:

@@ -2,7 +2,7 @@
 
 import logging
 from collections import OrderedDict
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from server.chat.errors import (
@@ -150,7 +150,7 @@ class ChatService:
             SessionExpiredError (token_expired), RateLimitedError (rate_limited), and what
             ``post`` raises.
         """
-        self._sessions.check_can_send(session)
+        await self._sessions.check_can_send(session)
         return await self.post(session.identity, payload)
 
     async def post(
@@ -175,6 +175,12 @@ class ChatService:
             sender_session_id=identity.session_id,
         )
         return await self._writer.post(message, identity.name)
+
+    async def stored_since(self, since: float, limit: int) -> list[StoredMessage]:
+        """Messages of any room stored at or after ``since`` (epoch seconds), oldest first: what
+        a cluster node delivers again after a gap in its subscription (to the sockets that
+        joined each room, as a live broadcast would)."""
+        return await self._repository.stored_since(datetime.fromtimestamp(since, UTC), limit)
 
     async def history(
         self, identity: Identity, payload: FetchHistoryPayload

@@ -49,6 +49,13 @@ class GuardedServer(socketio.AsyncServer):  # type: ignore[misc]  # socketio shi
         self._closing: set[asyncio.Task[None]] = set()
         self._cut_off: set[str] = set()
 
+    def start_manager(self) -> None:
+        """Start the client manager now (python-socketio waits for the first connect): a
+        cluster node must hear the others, and its own heartbeat, before anyone connects."""
+        if not self.manager_initialized:
+            self.manager_initialized: bool = True
+            self.manager.initialize()
+
     async def _send_packet(self, eio_sid: str, pkt: Any) -> None:
         if not self._backlogged(eio_sid):
             await super()._send_packet(eio_sid, pkt)

@@ -11,6 +11,7 @@ from server.sessions.errors import (
     SessionRevokedError,
     TooManyConnectionsError,
 )
+from server.sessions.limits import LocalLimits, SharedLimits
 from server.sessions.presence import Presence
 from server.sessions.ratelimit import TokenBucket
 from server.sessions.registry import Due, LiveSession, SessionRegistry
@@ -25,6 +26,7 @@ __all__ = [
     "Due",
     "IdentityChangedError",
     "LiveSession",
+    "LocalLimits",
     "Presence",
     "RateLimitedError",
     "ReplayedLogoutError",
@@ -34,6 +36,7 @@ __all__ = [
     "SessionRevokedError",
     "SessionService",
     "SessionTransport",
+    "SharedLimits",
     "TokenBucket",
     "TooManyConnectionsError",
 ]

@@ -104,13 +104,18 @@ class SessionRegistry:
 
     def take_message_token(self, session: LiveSession, now: float) -> bool:
         """Both the connection's and the user's bucket must allow one more message."""
+        return self.take_connection_token(session, now) and self.take_user_token(session, now)
+
+    def take_connection_token(self, session: LiveSession, now: float) -> bool:
+        return session.bucket.take(now)
+
+    def take_user_token(self, session: LiveSession, now: float) -> bool:
+        """The user's bucket on this process (over all their connections here)."""
         s = self._settings
         user = self._user_buckets.get(session.identity.key)
         if user is None:
             user = TokenBucket.full(s.user_messages_per_second, s.user_message_burst, now)
             self._user_buckets[session.identity.key] = user
-        if not session.bucket.take(now):
-            return False
         return user.take(now)
 
     def due(self, now: float) -> list[tuple[Due, LiveSession]]:

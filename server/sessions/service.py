@@ -30,6 +30,7 @@ from server.sessions.errors import (
     SessionRevokedError,
     TooManyConnectionsError,
 )
+from server.sessions.limits import LocalLimits, SharedLimits
 from server.sessions.registry import Due, LiveSession, SessionRegistry
 from server.sessions.revocations import Logouts, RevocationIndex
 from server.sessions.stats import ConnectStats
@@ -52,6 +53,7 @@ class SessionService:
         clock: Clock,
         verifier: TokenVerifier | None = None,
         audit: AuditLog | None = None,
+        limits: SharedLimits | None = None,
     ) -> None:
         self._settings = settings
         self._logouts = logouts
@@ -61,6 +63,7 @@ class SessionService:
         self.users = UserDirectory(users, clock)
         self.stats = ConnectStats()
         self._audit = audit  # the composition root always passes it; unit tests may not
+        self._limits: SharedLimits = limits or LocalLimits()
         self.registry = SessionRegistry(settings)
         self._next_bucket_prune = 0.0
         self.revocations = RevocationIndex(logouts)
@@ -91,6 +94,9 @@ class SessionService:
         the outcome is counted per provider (``stats``)."""
         try:
             session = self.admit(sid, await self.authenticate(access_token, id_token))
+            if not await self._limits.claim(session, self._settings.max_connections_per_user):
+                self.registry.remove(sid)
+                raise TooManyConnectionsError(f"{session.identity.subject} is at the cluster's cap")
         except AppError as exc:
             hint = self._verifier.provider_hint(access_token, id_token)
             self.stats.record(hint, exc.code, self._clock.now())
@@ -128,7 +134,7 @@ class SessionService:
     async def end(self, sids: list[str], reason: str) -> None:
         """End these sockets' sessions: forgotten here, told why and closed by the transport."""
         for sid in sids:
-            self.registry.remove(sid)
+            self.remove(sid)
             await self._transport.session_ended(sid, reason)
             logger.info("session %s ended: %s", sid, reason)
 
@@ -232,15 +238,24 @@ class SessionService:
             raise AppError(f"{sid} has no live session")  # events before connect are not routed
         return session
 
-    def check_can_send(self, session: LiveSession) -> None:
-        """Raises:
-        SessionExpiredError (token_expired): the access token has expired (no grace for sends).
-        RateLimitedError (rate_limited): the connection's or the user's rate is exceeded.
+    async def check_can_send(self, session: LiveSession) -> None:
+        """The connection's rate here, then the user's: over every process when they share the
+        count (``limits``), else over this one.
+
+        Raises:
+            SessionExpiredError (token_expired): the access token has expired (no grace for sends).
+            RateLimitedError (rate_limited): the connection's or the user's rate is exceeded.
         """
         if self._clock.now() >= session.identity.expires_at:
             raise SessionExpiredError(f"{session.sid}: send after exp")
-        if not self.registry.take_message_token(session, self._clock.monotonic()):
-            raise RateLimitedError(f"{session.sid}: over the message rate")
+        now = self._clock.monotonic()
+        if not self.registry.take_connection_token(session, now):
+            raise RateLimitedError(f"{session.sid}: over the connection's message rate")
+        shared = await self._limits.take_message(session)
+        if shared is None:
+            shared = self.registry.take_user_token(session, now)
+        if not shared:
+            raise RateLimitedError(f"{session.sid}: over the user's message rate")
 
     def check_event_rate(self, session: LiveSession) -> None:
         """Raises RateLimitedError (rate_limited) past the connection's event rate (any event)."""
@@ -248,7 +263,9 @@ class SessionService:
             raise RateLimitedError(f"{session.sid}: over the event rate")
 
     def remove(self, sid: str) -> None:
-        self.registry.remove(sid)
+        session = self.registry.remove(sid)
+        if session is not None:
+            self._limits.release(session)
 
     def due(self) -> list[tuple[Due, LiveSession]]:
         """Sessions whose expiry warning or end is due (and, now and then, idle buckets pruned)."""

@@ -7,6 +7,7 @@ from server.storage.audit import (
     AuditRepository,
     NewAuditEntry,
 )
+from server.storage.changes import on_commit
 from server.storage.database import create_engine, ping
 from server.storage.errors import StorageError, StorageUnavailableError
 from server.storage.logouts import LogoutRecord, LogoutRepository
@@ -43,6 +44,7 @@ __all__ = [
     "UserRepository",
     "check_schema",
     "create_engine",
+    "on_commit",
     "ping",
     "upgrade",
 ]

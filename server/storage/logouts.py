@@ -8,6 +8,7 @@ from sqlalchemy import ColumnElement, Row, Table, delete, func, insert, or_, sel
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from server.storage.changes import mark
 from server.storage.models import Logout, as_utc, metadata
 
 LOGOUTS: Table = metadata.tables[Logout.__tablename__]
@@ -63,6 +64,7 @@ class LogoutRepository:
                     )
                     .returning(LOGOUTS.c.id)
                 )
+                mark(conn, "logouts")
                 return int(result.scalar_one())
         except IntegrityError:
             return None

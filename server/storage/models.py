@@ -88,6 +88,8 @@ class Message(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("sender_id", "client_id", name="uq_messages_sender_client_id"),
         Index("ix_messages_room_id_id", "room_id", "id"),
+        # A cluster node whose subscription had a gap re-reads what was stored meanwhile.
+        Index("ix_messages_created_at", "created_at"),
     )
 
     id: int | None = Field(

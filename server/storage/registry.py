@@ -9,6 +9,7 @@ from sqlalchemy import Table, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from server.storage.changes import mark
 from server.storage.models import ProviderRecord, Revision, as_utc, metadata, utcnow
 
 PROVIDERS: Table = metadata.tables[ProviderRecord.__tablename__]
@@ -31,6 +32,7 @@ async def bump(conn: AsyncConnection, name: str) -> None:
     )
     if result.rowcount == 0:
         await conn.execute(insert(REVISIONS).values(name=name, value=1))
+    mark(conn, name)
 
 
 async def read_revision(engine: AsyncEngine, name: str) -> int:

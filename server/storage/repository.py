@@ -148,6 +148,10 @@ class ChatRepository:
         rows = rows[:limit]
         return (list(reversed(rows)) if newest_first else rows), has_more
 
+    async def stored_since(self, since: datetime, limit: int) -> list[StoredMessage]:
+        """Up to ``limit`` messages of any room stored at or after ``since``, oldest first."""
+        return await self._messages(MESSAGES.c.created_at >= since, limit=limit)
+
     async def _messages(
         self, condition: Any, *, limit: int, newest_first: bool = False
     ) -> list[StoredMessage]:

@@ -22,14 +22,14 @@ def alice(clock: FakeClock) -> Identity:
     )
 
 
-def sends_on_a_new_socket(sessions: SessionService, clock: FakeClock, sid: str) -> int:
+async def sends_on_a_new_socket(sessions: SessionService, clock: FakeClock, sid: str) -> int:
     """Connect, send until refused (at most 50), disconnect; how many were allowed."""
     session = sessions.admit(sid, alice(clock))
     allowed = 0
     refusal: AppError | None = None
     while refusal is None and allowed < 50:
         try:
-            sessions.check_can_send(session)
+            await sessions.check_can_send(session)
             allowed += 1
         except AppError as exc:
             refusal = exc
@@ -52,17 +52,17 @@ def sessions(engine: AsyncEngine, clock: FakeClock) -> SessionService:
 async def test_reconnecting_does_not_refill_the_users_message_bucket(
     sessions: SessionService, clock: FakeClock
 ) -> None:
-    assert sends_on_a_new_socket(sessions, clock, "first") == 5
-    assert sends_on_a_new_socket(sessions, clock, "second") == 0
+    assert await sends_on_a_new_socket(sessions, clock, "first") == 5
+    assert await sends_on_a_new_socket(sessions, clock, "second") == 0
     clock.advance(2)
-    assert sends_on_a_new_socket(sessions, clock, "third") == 2
+    assert await sends_on_a_new_socket(sessions, clock, "third") == 2
 
 
 async def test_idle_users_buckets_are_forgotten_once_refilled(
     sessions: SessionService, clock: FakeClock
 ) -> None:
-    sends_on_a_new_socket(sessions, clock, "a")
+    await sends_on_a_new_socket(sessions, clock, "a")
     assert sessions.registry.forget_refilled_buckets(clock.monotonic()) == 0  # still draining
     clock.advance(10)
     assert sessions.registry.forget_refilled_buckets(clock.monotonic()) == 1
-    assert sends_on_a_new_socket(sessions, clock, "b") == 5
+    assert await sends_on_a_new_socket(sessions, clock, "b") == 5
