@@ -21,8 +21,29 @@ def settings(**overrides: Any) -> dict[str, Any]:
 
 
 def test_the_committed_configs_are_valid() -> None:
-    for path in ("config/example.toml", "config/dev.toml"):
+    for path in ("config/example.toml", "config/dev.toml", "config/cluster.toml"):
         assert load_settings(path, environ={}).providers
+
+
+def test_the_cluster_is_off_unless_a_redis_url_is_given() -> None:
+    assert not parse_settings(settings()).cluster.enabled
+    on = load_settings("config/dev.toml", environ={"CHAT_REDIS_URL": "redis://127.0.0.1:6379/3"})
+    assert on.cluster.enabled
+    assert on.cluster.redis_url == "redis://127.0.0.1:6379/3"
+
+
+@pytest.mark.parametrize(
+    ("cluster", "location"),
+    [
+        ({"redis_url": "http://127.0.0.1:6379"}, "cluster.redis_url"),
+        ({"key_prefix": "no spaces allowed"}, "cluster.key_prefix"),
+        ({"heartbeat_seconds": 0}, "cluster.heartbeat_seconds"),
+        ({"socket_ttl_seconds": 0.5}, "cluster.socket_ttl_seconds"),
+    ],
+)
+def test_bad_cluster_settings_are_refused_by_name(cluster: dict[str, Any], location: str) -> None:
+    with pytest.raises(ConfigError, match=location.replace(".", r"\.")):
+        parse_settings(settings(cluster=cluster))
 
 
 def test_defaults() -> None:

@@ -54,3 +54,22 @@ async def test_the_jobs_stop_with_the_block() -> None:
     seen = calls
     await asyncio.sleep(0.1)
     assert calls == seen > 0
+
+
+async def test_a_woken_job_runs_now_and_several_wakes_make_one_run() -> None:
+    runs: list[float] = []
+    loop = asyncio.get_running_loop()
+
+    async def record() -> None:
+        runs.append(loop.time())
+
+    job = Job("slow", 60.0, record)
+    async with running([job]):
+        await asyncio.sleep(0.05)
+        assert runs == []  # the first run is an interval away
+        woken_at = loop.time()
+        job.wake()
+        job.wake()
+        await asyncio.sleep(0.1)
+    assert len(runs) == 1
+    assert runs[0] - woken_at < 0.1

@@ -64,13 +64,14 @@ class ClusterManager(socketio.AsyncRedisManager):  # type: ignore[misc]  # socke
         self._on_gap: GapHandler | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         now = time.monotonic()
-        self._heard_at = now  # our own heartbeat, last heard (monotonic)
+        # Our own heartbeat, last heard; at first, when this node was built: what others stored
+        # while it started (or while Redis was down at its start) is caught up on the first one.
+        self._heard_at = now
         self._heard_wall = time.time()  # the same, on the wall clock (what ``since`` compares)
         self._subscribed_at = now
         self._resubscribe = False
         self._publish_failed_since: float | None = None  # wall clock of the last good publish
         self._last_published_wall = time.time()
-        self._listening = False
 
     # --- what the composition root wires -------------------------------------------------
 
@@ -160,9 +161,6 @@ class ClusterManager(socketio.AsyncRedisManager):  # type: ignore[misc]  # socke
                 self._redis_connect()
                 await self.pubsub.subscribe(self.channel)
                 self._subscribed_at = time.monotonic()
-                if not self._listening:  # the first subscription: no gap before it
-                    self._listening = True
-                    self._heard_at, self._heard_wall = self._subscribed_at, time.time()
                 self._resubscribe = False
                 if failures:
                     logger.info("cluster: subscribed again after %d failed attempts", failures)
@@ -230,7 +228,7 @@ class ClusterManager(socketio.AsyncRedisManager):  # type: ignore[misc]  # socke
     def _heard(self) -> None:
         now, wall = time.monotonic(), time.time()
         if now - self._heard_at > GAP_AFTER_BEATS * self.heartbeat_seconds:
-            logger.info("cluster: heard again after %.1f s of silence", now - self._heard_at)
+            logger.info("cluster: %.1f s without a heartbeat: catching up", now - self._heard_at)
             self._gap(self._heard_wall)
         self._heard_at, self._heard_wall = now, wall
 
