@@ -93,10 +93,7 @@ class SessionService:
         """Authenticate a new socket and bind the identity to it (see ``authenticate``, ``admit``);
         the outcome is counted per provider (``stats``)."""
         try:
-            session = self.admit(sid, await self.authenticate(access_token, id_token))
-            if not await self._limits.claim(session, self._settings.max_connections_per_user):
-                self.registry.remove(sid)
-                raise TooManyConnectionsError(f"{session.identity.subject} is at the cluster's cap")
+            session = await self.bind(sid, await self.authenticate(access_token, id_token))
         except AppError as exc:
             hint = self._verifier.provider_hint(access_token, id_token)
             self.stats.record(hint, exc.code, self._clock.now())
@@ -205,6 +202,18 @@ class SessionService:
             raise AccountBlockedError(f"{identity.provider_id}/{identity.subject} is blocked")
         if self.revocations.is_revoked(identity):
             raise SessionRevokedError(f"{identity.subject}: session logged out")
+
+    async def bind(self, sid: str, identity: Identity) -> LiveSession:
+        """``admit`` here, then claim the socket's place in the user's cap on every process.
+
+        Raises:
+            What ``admit`` raises; TooManyConnectionsError when the cluster's count is full.
+        """
+        session = self.admit(sid, identity)
+        if not await self._limits.claim(session, self._settings.max_connections_per_user):
+            self.registry.remove(sid)
+            raise TooManyConnectionsError(f"{identity.subject} is at the cluster's cap")
+        return session
 
     def admit(self, sid: str, identity: Identity) -> LiveSession:
         """Register a verified connection.

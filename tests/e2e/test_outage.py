@@ -53,6 +53,7 @@ async def test_start_up_with_a_provider_down(
         "status": "degraded",
         "database": "ok",
         "providers": {"up": "ok", "down": "unavailable"},
+        "cluster": "off",
     }
     assert await refusal(server.url, down.tokens()) == {
         "code": "idp_unavailable",
