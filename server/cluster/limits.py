@@ -169,6 +169,9 @@ class RedisLimits:
     async def refresh(self, sessions: Iterable[LiveSession]) -> int:
         """Count this node's live sockets again for another TTL; returns how many were sent."""
         live = list(sessions)
+        if not live:  # still one call: a node without sockets must notice Redis is back too
+            await self._call(self._refresh(keys=[self._online_key], args=[self._ttl_ms]), "refresh")
+            return 0
         sent = 0
         for start in range(0, len(live), REFRESH_BATCH):
             batch = live[start : start + REFRESH_BATCH]

@@ -7,8 +7,8 @@ it once for the others (JSON, never pickle). What it does not do, and this class
   channel and listens for its own. Not hearing it for three intervals means the subscription
   is dead or deaf (python-socketio issue #1581): ``status`` says ``degraded`` and the listener
   subscribes again (``get_message`` with a timeout, so the loop notices the request).
-- **Catch-up.** A silence longer than two intervals, or a failed publish by another node, is a
-  gap in what this node received: ``on_gap(since)`` is called (the chat delivers again what was
+- **Catch-up.** A subscription that broke and was made again, a silence longer than two
+  intervals, or a failed publish by another node, is a gap in what this node received: ``on_gap(since)`` is called (the chat delivers again what was
   stored meanwhile) and ``replay`` delivers each message not already delivered here (the ids of
   recently delivered ``tracked_event`` payloads are remembered).
 - **Bounded publishing.** A publish never waits longer than ``redis_timeout_seconds``; while
@@ -68,6 +68,7 @@ class ClusterManager(socketio.AsyncRedisManager):  # type: ignore[misc]  # socke
         # while it started (or while Redis was down at its start) is caught up on the first one.
         self._heard_at = now
         self._heard_wall = time.time()  # the same, on the wall clock (what ``since`` compares)
+        self._caught_up_from: float | None = None
         self._subscribed_at = now
         self._resubscribe = False
         self._publish_failed_since: float | None = None  # wall clock of the last good publish
@@ -156,6 +157,7 @@ class ClusterManager(socketio.AsyncRedisManager):  # type: ignore[misc]  # socke
     async def _redis_listen_with_retries(self) -> AsyncIterator[Any]:
         retry = RETRY_MIN_SECONDS
         failures = 0
+        again = False  # a subscription before this one broke: what it missed must be caught up
         while True:
             try:
                 self._redis_connect()
@@ -164,7 +166,9 @@ class ClusterManager(socketio.AsyncRedisManager):  # type: ignore[misc]  # socke
                 self._resubscribe = False
                 if failures:
                     logger.info("cluster: subscribed again after %d failed attempts", failures)
-                failures, retry = 0, RETRY_MIN_SECONDS
+                if again:  # what was published while nothing listened was missed
+                    self._own_gap()
+                failures, retry, again = 0, RETRY_MIN_SECONDS, True
                 while not self._resubscribe:
                     message = await self.pubsub.get_message(
                         ignore_subscribe_messages=True, timeout=self.heartbeat_seconds
@@ -229,8 +233,14 @@ class ClusterManager(socketio.AsyncRedisManager):  # type: ignore[misc]  # socke
         now, wall = time.monotonic(), time.time()
         if now - self._heard_at > GAP_AFTER_BEATS * self.heartbeat_seconds:
             logger.info("cluster: %.1f s without a heartbeat: catching up", now - self._heard_at)
-            self._gap(self._heard_wall)
+            self._own_gap()
         self._heard_at, self._heard_wall = now, wall
+
+    def _own_gap(self) -> None:
+        # A silence that made the node subscribe again is one gap, noticed twice: caught up once.
+        if self._heard_wall != self._caught_up_from:
+            self._caught_up_from = self._heard_wall
+            self._gap(self._heard_wall)
 
     def _gap(self, since: float) -> None:
         if self._on_gap is not None:

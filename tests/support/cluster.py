@@ -129,24 +129,27 @@ class RedisServer:
         self._proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        log = (self._directory / f"redis-{self.port}.log").open("ab")
+        log = self._directory / f"redis-{self.port}.log"
         self._proc = subprocess.Popen(
             [
                 *("redis-server", "--port", str(self.port), "--bind", "127.0.0.1"),
                 *("--save", "", "--appendonly", "no", "--dir", str(self._directory)),
+                *("--logfile", str(log)),
             ],
             stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
             env={k: v for k, v in os.environ.items() if k != "REDIS_URL"},
         )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
-            try:
-                redis.Redis(port=self.port, socket_timeout=1).ping()
-                return
-            except redis.RedisError:
-                time.sleep(0.05)
+            with redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=1) as probe:
+                try:
+                    probe.ping()
+                    return
+                except redis.RedisError:
+                    pass
+            time.sleep(0.05)
         raise RuntimeError("redis-server did not start")
 
     def stop(self) -> None:
@@ -166,3 +169,28 @@ class RedisServer:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+class PrivateRedis(RedisServer):
+    """``RedisServer`` with the admin commands a fault test needs."""
+
+    def kill_subscriptions(self) -> int:
+        """``CLIENT KILL TYPE pubsub``: every subscription connection is cut; how many were."""
+        with redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=2) as admin:
+            return int(admin.client_kill_filter(_type="pubsub"))
+
+    def subscribers(self) -> int:
+        """How many connections are in subscriber mode (``CLIENT LIST TYPE pubsub``)."""
+        with redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=2) as admin:
+            return len(admin.client_list(_type="pubsub"))
+
+    def refuse_subscriptions(self, refuse: bool) -> None:
+        """Take SUBSCRIBE away from the default user (``NOPERM``), or give it back: holds a
+        subscriber off for as long as a test needs while PUBLISH goes on working."""
+        with redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=2) as admin:
+            admin.acl_setuser(
+                "default",
+                enabled=True,
+                reset_keys=False,
+                commands=["-subscribe" if refuse else "+subscribe"],
+            )
