@@ -4,7 +4,7 @@ import gc
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import httpx
@@ -18,6 +18,7 @@ from server.admin import (
     AdminApi,
     AdminGuard,
     AuditRoutes,
+    ClusterRoutes,
     ProviderMonitor,
     ProviderRoutes,
     RoomRoutes,
@@ -131,6 +132,7 @@ def create_app(
         if settings.cluster.enabled
         else None
     )
+    cluster_status = cluster.status if cluster is not None else lambda: "off"
     sessions = SessionService(
         settings.sessions,
         LogoutRepository(engine),
@@ -161,6 +163,7 @@ def create_app(
             RoomRoutes(rooms).table(),
             UserRoutes(accounts).table(),
             AuditRoutes(audit).table(),
+            ClusterRoutes(presence, cluster_status, _online_users(cluster, sessions)).table(),
         ],
     )
 
@@ -229,7 +232,7 @@ def create_app(
             verifier,
             engine,
             sessions.backchannel_logout,
-            cluster.status if cluster is not None else lambda: "off",
+            cluster_status,
         ).routes(),
     ]
     web = Starlette(routes=routes, lifespan=lifespan, exception_handlers=ERROR_HANDLERS)
@@ -238,6 +241,20 @@ def create_app(
         _wire_guards(app, bindings, settings),
         lambda: content_security_policy(v.provider for v in verifier.providers),
     )
+
+
+def _online_users(
+    cluster: ClusterNode | None, sessions: SessionService
+) -> Callable[[], Awaitable[int | None]]:
+    """How many users have a live socket: on every node (Redis), or on this one process."""
+
+    async def count() -> int | None:
+        if cluster is None:
+            return len({s.identity.key for s in sessions.registry.sessions()})
+        online = await cluster.limits.online()
+        return None if online is None else len(online)
+
+    return count
 
 
 def _cluster_jobs(

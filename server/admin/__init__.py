@@ -1,7 +1,8 @@
-"""Admin: the HTTP admin API under /api/admin (providers, rooms, users, audit), behind one guard."""
+"""Admin: the HTTP admin API under /api/admin (providers, rooms, users, audit, cluster), behind one guard."""
 
 from server.admin.api import PREFIX, AdminApi
 from server.admin.audit import AuditRoutes
+from server.admin.cluster import ClusterRoutes
 from server.admin.guard import Admin, AdminGuard
 from server.admin.providers import ProviderMonitor, ProviderRoutes
 from server.admin.rooms import RoomRoutes
@@ -13,6 +14,7 @@ __all__ = [
     "AdminApi",
     "AdminGuard",
     "AuditRoutes",
+    "ClusterRoutes",
     "ProviderMonitor",
     "ProviderRoutes",
     "RoomRoutes",

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 from server.identity import Clock
 from server.sessions.registry import SessionRegistry
-from server.storage import PresenceRepository
+from server.storage import PresenceRepository, StoredNode
 
 UserKey = tuple[str, str]
 DEAD_AFTER_INTERVALS = 3
@@ -70,6 +70,11 @@ class Presence:
         """The live sockets of a provider's users on every live node."""
         alive = self._now() - timedelta(seconds=self.interval * DEAD_AFTER_INTERVALS)
         return await self._repository.count_provider(provider_id, alive)
+
+    async def nodes(self) -> list[tuple[StoredNode, bool]]:
+        """Every known node, and whether it is alive (it beat within three intervals)."""
+        alive = self._now() - timedelta(seconds=self.interval * DEAD_AFTER_INTERVALS)
+        return [(node, node.heartbeat_at >= alive) for node in await self._repository.nodes()]
 
     async def leave(self) -> None:
         """At shutdown: this node's sockets stop counting at once."""

@@ -12,7 +12,7 @@ from server.storage.database import create_engine, ping
 from server.storage.errors import StorageError, StorageUnavailableError
 from server.storage.logouts import LogoutRecord, LogoutRepository
 from server.storage.migrate import check_schema, upgrade
-from server.storage.presence import PresenceRepository
+from server.storage.presence import PresenceRepository, StoredNode
 from server.storage.registry import RegistryRepository, StoredProvider
 from server.storage.repository import ChatRepository, NewMessage, StoredMessage
 from server.storage.rooms import RoomInUseError, RoomRepository, StoredRoom
@@ -38,6 +38,7 @@ __all__ = [
     "StorageError",
     "StorageUnavailableError",
     "StoredMessage",
+    "StoredNode",
     "StoredProvider",
     "StoredRoom",
     "StoredUser",

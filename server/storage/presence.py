@@ -1,13 +1,14 @@
 """PresenceRepository: each node's live sockets per user, so any node can count them all."""
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from server.storage.models import Node, Presence, metadata
+from server.storage.models import Node, Presence, as_utc, metadata
 
 NODES: Table = metadata.tables[Node.__tablename__]
 PRESENCE: Table = metadata.tables[Presence.__tablename__]
@@ -18,6 +19,17 @@ UserKey = tuple[str, str]
 _DELETE = delete(PRESENCE).where(
     PRESENCE.c.issuer == bindparam("b_issuer"), PRESENCE.c.subject == bindparam("b_subject")
 )
+
+
+@dataclass(frozen=True, slots=True)
+class StoredNode:
+    """A server process as it last wrote its presence: its live sockets and their users."""
+
+    id: str
+    started_at: datetime
+    heartbeat_at: datetime
+    sockets: int
+    users: int
 
 
 class PresenceRepository:
@@ -70,6 +82,28 @@ class PresenceRepository:
         async with self._engine.connect() as conn:
             row = (await conn.execute(statement)).one()
             return int(row[0]), int(row[1])
+
+    async def nodes(self) -> list[StoredNode]:
+        """Every node that wrote its presence and was not forgotten, oldest first."""
+        sockets = func.coalesce(func.sum(PRESENCE.c.sessions), 0)
+        statement = (
+            select(NODES, sockets.label("sockets"), func.count(PRESENCE.c.node_id).label("users"))
+            .select_from(NODES.outerjoin(PRESENCE, PRESENCE.c.node_id == NODES.c.id))
+            .group_by(NODES.c.id, NODES.c.started_at, NODES.c.heartbeat_at)
+            .order_by(NODES.c.started_at, NODES.c.id)
+        )
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(statement)
+            return [
+                StoredNode(
+                    id=row.id,
+                    started_at=as_utc(row.started_at),
+                    heartbeat_at=as_utc(row.heartbeat_at),
+                    sockets=int(row.sockets),
+                    users=int(row.users),
+                )
+                for row in rows
+            ]
 
     async def forget(self, node_id: str | None = None, beat_before: datetime | None = None) -> int:
         """Remove a node (at its shutdown), or every node that has not beaten since then."""

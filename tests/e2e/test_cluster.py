@@ -11,10 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from devidp.process import DevIdp
 from devidp.signin import Browser, Tokens, sign_in
+from server.admin import PREFIX
 from tests.e2e.test_sessions import EventClient
 from tests.support.clients import refusal
 from tests.support.cluster import Node, cluster_nodes
@@ -45,7 +47,8 @@ def cluster(request: pytest.FixtureRequest, postgres_url: str, tmp_path: Path) -
     port = free_port()
     logout_uri = f"http://127.0.0.1:{port}/oidc/backchannel-logout/dev"
     marker = request.node.get_closest_marker("sessions")
-    sessions = {**SLOW_POLL, "max_connections_per_user": 2, **(marker.kwargs if marker else {})}
+    sessions = {**SLOW_POLL, "max_connections_per_user": 2, "presence_seconds": 0.5}
+    sessions |= marker.kwargs if marker else {}
     with (
         DevIdp(backchannel_logout_uri=logout_uri) as idp,
         cluster_nodes(
@@ -55,7 +58,7 @@ def cluster(request: pytest.FixtureRequest, postgres_url: str, tmp_path: Path) -
             idp.issuer,
             ports=[port, free_port(), free_port()],
             sessions=sessions,
-            admin={"sync_seconds": 10},
+            admin={"sync_seconds": 10, "groups": ["chat-admins"]},
         ) as nodes,
     ):
         yield Cluster(idp, nodes)
@@ -182,3 +185,33 @@ async def test_the_users_message_rate_counts_every_node(cluster: Cluster) -> Non
     assert outcomes == ["ok"] * 4 + ["rate_limited"] * 2
     await on_a.close()
     await on_b.close()
+
+
+async def test_an_admin_sees_every_node_and_who_is_online_anywhere(cluster: Cluster) -> None:
+    a, b, c = cluster.nodes
+    issuer = cluster.idp.issuer
+    alice = await joined(b, await asyncio.to_thread(sign_in, issuer, "alice", "alice-password"))
+    bob = await joined(c, await asyncio.to_thread(sign_in, issuer, "bob", "bob-password"))
+    dana = await asyncio.to_thread(sign_in, issuer, "dana", "dana-password")
+    admin = {"Authorization": f"Bearer {dana.access_token}", "X-Id-Token": dana.id_token}
+    try:
+        async with httpx.AsyncClient(base_url=a.url) as http:
+            seen: dict[str, Any] = {}
+
+            async def view() -> bool:
+                response = await http.get(PREFIX + "/cluster", headers=admin)
+                assert response.status_code == 200, response.text
+                seen.update(response.json()["cluster"])
+                return sum(n["sockets"] for n in seen["nodes"]) == 2
+
+            deadline = time.monotonic() + 5  # each node writes its presence every 0.5 s
+            while not await view():
+                assert time.monotonic() < deadline, seen
+                await asyncio.sleep(0.2)
+        assert (seen["mode"], seen["status"], seen["online_users"]) == ("redis", "ok", 2)
+        assert len(seen["nodes"]) == 3
+        assert all(n["alive"] for n in seen["nodes"])
+        assert [n["here"] for n in seen["nodes"]].count(True) == 1
+    finally:
+        await alice.close()
+        await bob.close()
