@@ -244,3 +244,39 @@ async def test_a_message_heard_live_is_not_replayed(managers: ManagerFactory) ->
     assert await receiver.replay("room:general", 7, {"id": 7}) is False
     assert await receiver.replay("room:general", 8, {"id": 8}) is True
     assert await sender.replay("room:general", 7, {"id": 7}) is False  # delivered locally
+
+
+async def test_junk_on_the_channel_is_ignored_and_the_listener_goes_on(
+    managers: ManagerFactory,
+) -> None:
+    """Whoever can publish on the channel can address sockets (Redis must be private), but
+    malformed messages must not stop a node from hearing the cluster."""
+    manager = await managers()
+    gaps: list[float] = []
+
+    async def on_gap(since: float) -> None:
+        gaps.append(since)
+
+    manager.on_gap(on_gap)
+    pokes: list[str] = []
+    manager.on_poke("logouts", lambda: pokes.append("logouts"))
+    junk = [
+        b"not json",
+        b"[1, 2, 3]",
+        b'{"method": "sso.gap", "since": "yesterday"}',
+        b'{"method": "sso.poke", "kind": "no-such-kind", "host_id": "x"}',
+        b'{"method": "sso.poke", "kind": ["logouts"], "host_id": "x"}',
+        b'{"method": "emit", "event": "message_posted"}',
+        b'{"method": "disconnect"}',
+        b'{"no": "method"}',
+    ]
+    async with Redis.from_url(SHARED_REDIS, socket_timeout=2) as outsider:
+        for message in junk:
+            await outsider.publish(manager.channel, message)
+        await outsider.publish(manager.channel, b'{"method": "sso.poke", "kind": "logouts"}')
+    await wait_until(lambda: pokes == ["logouts"])  # heard after the junk: still listening
+    for _ in range(3):
+        await manager.beat()
+        await asyncio.sleep(HEARTBEAT)
+    assert manager.status() == "ok"
+    assert gaps == []
