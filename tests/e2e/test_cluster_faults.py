@@ -356,3 +356,26 @@ async def test_a_message_published_while_a_subscription_is_restored_still_arrive
         finally:
             for client in (alice, bob):
                 await client.close()
+
+
+# --- Redis down before the nodes start ----------------------------------------------------------
+
+
+async def test_nodes_started_while_redis_is_down_serve_and_join_when_it_comes(
+    postgres_url: str, private_redis: PrivateRedis, tmp_path: Path
+) -> None:
+    private_redis.stop()
+    with outage_cluster(postgres_url, private_redis, tmp_path) as cluster:
+        a, b = cluster.a, cluster.b
+        await wait_for_cluster([a, b], "degraded", within=3.0)
+        alice_tokens, bob_tokens = await tokens_of(cluster.idp.issuer, "alice", "bob")
+        alice, bob = await joined(a, alice_tokens), await joined(b, bob_tokens)
+        early = await send(alice, "while Redis was never up")
+        assert early["ok"], early  # committed, and delivered on A
+        await wait_for(lambda: ids(alice) == [early["message"]["id"]])
+        private_redis.start()
+        await wait_for_cluster([a, b], "ok", within=8.0)
+        await wait_for(lambda: ids(bob) == [early["message"]["id"]], within=5)
+        await assert_messages_flow(alice, bob)
+        for client in (alice, bob):
+            await client.close()
