@@ -8,6 +8,7 @@ import type {
   AuditPage,
   ChainHead,
   ChainReport,
+  Cluster,
   Impact,
   Preview,
   PreviewSample,
@@ -190,5 +191,9 @@ export class AdminApi {
 
   async verifyAudit(): Promise<ChainReport> {
     return (await this.request<{ report: ChainReport }>("GET", "/audit/verify")).report;
+  }
+
+  async cluster(): Promise<Cluster> {
+    return (await this.request<{ cluster: Cluster }>("GET", "/cluster")).cluster;
   }
 }

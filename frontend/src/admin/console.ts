@@ -2,6 +2,7 @@
 import { h, replaceChildren } from "../ui/dom";
 import type { AdminApi } from "./api";
 import { AuditView } from "./audit";
+import { ClusterView } from "./cluster";
 import type { AdminContext, AdminView } from "./context";
 import { confirmAction } from "./dialog";
 import { ProvidersView } from "./providers";
@@ -16,6 +17,7 @@ const TITLES: Record<View, string> = {
   rooms: "Rooms",
   users: "Users",
   audit: "Audit trail",
+  cluster: "Cluster",
 };
 
 const FACTORIES: Record<View, (ctx: AdminContext) => AdminView> = {
@@ -23,6 +25,7 @@ const FACTORIES: Record<View, (ctx: AdminContext) => AdminView> = {
   rooms: (ctx) => new RoomsView(ctx),
   users: (ctx) => new UsersView(ctx),
   audit: (ctx) => new AuditView(ctx),
+  cluster: (ctx) => new ClusterView(ctx),
 };
 
 function topBar(me: AdminIdentity, signOut: () => void): HTMLElement {

@@ -5,6 +5,12 @@ import { parseRoute, routeHash } from "./route";
 describe("parseRoute", () => {
   it("reads the view, the thing it names, a sub-page and the query", () => {
     expect(parseRoute("#/users/42")).toEqual({ view: "users", id: "42", action: null, params: {} });
+    expect(parseRoute("#/cluster")).toEqual({
+      view: "cluster",
+      id: null,
+      action: null,
+      params: {},
+    });
     expect(parseRoute("#/providers/corp/edit")).toEqual({
       view: "providers",
       id: "corp",

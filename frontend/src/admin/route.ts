@@ -1,6 +1,6 @@
 // The console's own routes live in the fragment (/admin#/users/42), so the server serves one path.
 
-export const VIEWS = ["providers", "rooms", "users", "audit"] as const;
+export const VIEWS = ["providers", "rooms", "users", "audit", "cluster"] as const;
 export type View = (typeof VIEWS)[number];
 
 export interface Route {

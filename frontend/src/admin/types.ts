@@ -176,3 +176,29 @@ export interface ChainReport {
   readonly first_bad_id: number | null;
   readonly problem: "altered" | "removed" | "reordered" | "truncated" | null;
 }
+
+export type ClusterMode = "single" | "redis";
+export type ClusterStatus = "off" | "ok" | "degraded";
+
+/** A server process as it last wrote its presence. */
+export interface ClusterNode {
+  readonly id: string;
+  /** The process that answered this request. */
+  readonly here: boolean;
+  /** It wrote its presence within three intervals. */
+  readonly alive: boolean;
+  readonly started_at: string;
+  readonly heartbeat_at: string;
+  readonly sockets: number;
+  readonly users: number;
+}
+
+export interface Cluster {
+  readonly mode: ClusterMode;
+  /** This process's view of Redis ("off": one process, no Redis). */
+  readonly status: ClusterStatus;
+  readonly node: string;
+  readonly nodes: readonly ClusterNode[];
+  /** Users with a live socket anywhere; null while Redis does not answer. */
+  readonly online_users: number | null;
+}

@@ -119,7 +119,7 @@ class AdminPage:
     # -- navigation -----------------------------------------------------------------------
 
     def show(self, view: str) -> Locator:
-        """Opens a view of the console (providers, rooms, users, audit) by its navigation."""
+        """Opens a view of the console (providers, rooms, users, audit, cluster) by its navigation."""
         self.by(f"admin-nav-{view}").click()
         section = self.by(f"{view}-view")
         expect(section).to_be_visible()

@@ -55,7 +55,7 @@ FIELDS = (
 )
 PROVIDER_DISABLED = "Sign-in with this identity provider was turned off by an administrator."
 BLOCKED = "Your account was blocked by an administrator."
-NAV = ("providers", "rooms", "users", "audit")
+NAV = ("providers", "rooms", "users", "audit", "cluster")
 
 
 def admin_url(console: AdminStack) -> re.Pattern[str]:
