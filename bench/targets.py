@@ -96,8 +96,17 @@ def session_overrides() -> dict[str, int]:
     return {key: value for key, value in LIFTED_LIMITS.items() if key in known}
 
 
-def write_config(path: Path, port: int, database_url: str, idp: BenchIdP) -> None:
-    """Our server's config: the bench provider, the room ``general``, quiet logs, no rate limit."""
+def write_config(
+    path: Path,
+    port: int,
+    database_url: str,
+    idp: BenchIdP,
+    cluster: dict[str, object] | None = None,
+) -> None:
+    """Our server's config: the bench provider, the room ``general``, quiet logs, no rate limit.
+
+    ``cluster`` is the ``[cluster]`` table (``redis_url``, ``key_prefix``…) of a multi-node run.
+    """
     server = {
         "host": "127.0.0.1",
         "port": port,
@@ -110,10 +119,25 @@ def write_config(path: Path, port: int, database_url: str, idp: BenchIdP) -> Non
     lines = ["[server]", *(f"{k} = {_toml_value(v)}" for k, v in server.items())]
     if overrides := session_overrides():
         lines += ["", "[sessions]", *(f"{k} = {v}" for k, v in overrides.items())]
+    if cluster:
+        lines += ["", "[cluster]", *(f"{k} = {_toml_value(v)}" for k, v in cluster.items())]
     lines += ["", "[database]", f"url = {_toml_value(database_url)}", "", "[[providers]]"]
     lines += [f"{k} = {_toml_value(v)}" for k, v in idp.provider_table().items()]
     lines += ["", "[[rooms]]", 'slug = "general"', 'name = "General"', ""]
     path.write_text("\n".join(lines), encoding="utf-8")
+
+
+@contextlib.contextmanager
+def start_ours(
+    workdir: Path, idp: BenchIdP, database_url: str, cluster: dict[str, object] | None = None
+) -> Iterator[tuple[int, str]]:
+    """One process of our server on ``database_url`` (already migrated); yields pid and URL."""
+    port = free_port()
+    config = workdir / f"config-{port}.toml"
+    write_config(config, port, database_url, idp, cluster)
+    argv = [sys.executable, "-m", "server", "--config", str(config), "serve"]
+    with _process(argv, port, workdir) as running:
+        yield running
 
 
 @contextlib.contextmanager
@@ -131,11 +155,7 @@ def start(target: str, workdir: Path, idp: BenchIdP) -> Iterator[tuple[int, str]
     elif target in ("ours-sqlite", "ours-postgres"):
         kind = "sqlite" if target == "ours-sqlite" else "postgresql"
         (database_dir := workdir / f"db-{port}").mkdir()
-        with migrated_database(kind, database_dir) as url:
-            config = workdir / f"config-{port}.toml"
-            write_config(config, port, url, idp)
-            argv = [sys.executable, "-m", "server", "--config", str(config), "serve"]
-            with _process(argv, port, workdir) as running:
-                yield running
+        with migrated_database(kind, database_dir) as url, start_ours(workdir, idp, url) as running:
+            yield running
     else:
         raise ValueError(f"unknown target {target!r}; choose from {TARGETS}")

@@ -2,6 +2,7 @@
 //
 // Usage: node loadgen.mjs SPEC.json
 // SPEC = {url, auths (path of a JSON list of connect auth payloads), scenario, params, maxSeconds}
+// plus, for a cluster, `urls`: client k connects to urls[k % urls.length] (round robin over nodes).
 // stdout: one JSON object per line. {"sync": NAME} asks the harness to sample CPU and memory and
 // waits for one line on stdin; {"result": {...}} is the scenario's outcome; {"error": "..."} a failure.
 // Every loop is bounded by a count and a deadline, and a watchdog ends the process regardless.
@@ -13,6 +14,8 @@ const spec = JSON.parse(readFileSync(process.argv[2], "utf8"));
 const auths = JSON.parse(readFileSync(spec.auths, "utf8"));
 const ACK_TIMEOUT_MS = 15000;
 const ROOM = "general";
+const URLS = spec.urls ?? [spec.url];
+const nodeOf = (index) => index % URLS.length;
 
 setTimeout(() => {
   process.stdout.write(JSON.stringify({ error: `watchdog: over ${spec.maxSeconds}s` }) + "\n");
@@ -37,7 +40,7 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function connect(index) {
   return new Promise((resolve, reject) => {
-    const socket = io(spec.url, {
+    const socket = io(URLS[nodeOf(index)], {
       auth: auths[index],
       transports: ["websocket"],
       reconnection: false,
@@ -85,6 +88,39 @@ function percentile(sorted, p) {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
+// Send → receive latencies by client_id, kept apart by whether the receiver sits on the sender's
+// node ("local") or on another one ("remote": the broadcast crossed Redis).
+function latencyBook() {
+  const sentAt = new Map();
+  const local = [];
+  const remote = [];
+  return {
+    sent(id, node) {
+      sentAt.set(id, [performance.now(), node]);
+    },
+    received(id, node) {
+      const sent = sentAt.get(id);
+      if (sent !== undefined) (sent[1] === node ? local : remote).push(performance.now() - sent[0]);
+    },
+    count: () => local.length + remote.length,
+    summary() {
+      const all = [...local, ...remote].sort((a, b) => a - b);
+      local.sort((a, b) => a - b);
+      remote.sort((a, b) => a - b);
+      return {
+        samples: all.length,
+        p50_ms: percentile(all, 50),
+        p99_ms: percentile(all, 99),
+        max_ms: all.at(-1) ?? null,
+        local_p99_ms: percentile(local, 99),
+        remote_samples: remote.length,
+        remote_p50_ms: percentile(remote, 50),
+        remote_p99_ms: percentile(remote, 99),
+      };
+    },
+  };
+}
+
 // Connect `clients` authenticated sockets, `concurrency` at a time, and hold them idle: the CPU and
 // memory windows (begin/end/idle) are this first wave's, in a fresh server process. Then `waves - 1`
 // more waves connect and close again, so the rate counts several waves instead of one short window.
@@ -110,12 +146,20 @@ async function connects({ clients, concurrency, warmup, settleMs, waves = 1 }) {
 }
 
 // `clients` sockets in one room; the first `senders` send in a closed loop (next after the ack).
-async function closedLoop({ clients, senders, durationS, maxMessages, concurrency }) {
+// With `latency`, every delivery's latency is recorded too and, after the measured window, the
+// deliveries still in flight are awaited (up to `drainMs`) to count what never arrived.
+async function closedLoop({ clients, senders, durationS, maxMessages, concurrency, latency = false, drainMs = 3000 }) {
   const sockets = await connectAll(0, clients, concurrency);
   await joinAll(sockets);
   let counting = false;
   let delivered = 0;
-  for (const s of sockets) s.on("message_posted", () => counting && delivered++);
+  const book = latency ? latencyBook() : null;
+  sockets.forEach((s, k) =>
+    s.on("message_posted", (m) => {
+      if (counting) delivered++;
+      book?.received(m.client_id, nodeOf(k));
+    }),
+  );
   await sync("begin");
   counting = true;
   const start = performance.now();
@@ -125,7 +169,9 @@ async function closedLoop({ clients, senders, durationS, maxMessages, concurrenc
   async function sender(socket, n) {
     while (performance.now() < deadline && seq < maxMessages) {
       seq++;
-      await request(socket, "send_message", { room: ROOM, text: `load ${seq}`, client_id: `c${n}-${seq}` });
+      const id = `c${n}-${seq}`;
+      book?.sent(id, nodeOf(n));
+      await request(socket, "send_message", { room: ROOM, text: `load ${seq}`, client_id: id });
       acked++;
     }
   }
@@ -133,6 +179,9 @@ async function closedLoop({ clients, senders, durationS, maxMessages, concurrenc
   const elapsed = (performance.now() - start) / 1000;
   counting = false;
   await sync("end");
+  const expected = acked * clients;
+  const drainUntil = performance.now() + drainMs;
+  while (book && book.count() < expected && performance.now() < drainUntil) await sleep(20);
   await closeAll(sockets);
   return {
     clients,
@@ -142,6 +191,7 @@ async function closedLoop({ clients, senders, durationS, maxMessages, concurrenc
     acked_per_s: acked / elapsed,
     delivered,
     deliveries_per_s: delivered / elapsed,
+    ...(book ? { expected, ...book.summary() } : {}),
   };
 }
 
@@ -149,16 +199,12 @@ async function closedLoop({ clients, senders, durationS, maxMessages, concurrenc
 async function latency({ clients, rate, durationS, warmupS, concurrency }) {
   const sockets = await connectAll(0, clients, concurrency);
   await joinAll(sockets);
-  const sentAt = new Map();
-  const samples = [];
+  const book = latencyBook();
   const ackSamples = [];
   let recording = false;
-  for (const s of sockets) {
-    s.on("message_posted", (m) => {
-      const t0 = sentAt.get(m.client_id);
-      if (t0 !== undefined && recording) samples.push(performance.now() - t0);
-    });
-  }
+  sockets.forEach((s, j) =>
+    s.on("message_posted", (m) => recording && book.received(m.client_id, nodeOf(j))),
+  );
   const total = Math.round(rate * (warmupS + durationS));
   const firstRecorded = Math.round(rate * warmupS);
   const pending = [];
@@ -173,7 +219,7 @@ async function latency({ clients, rate, durationS, warmupS, concurrency }) {
     }
     const id = `l${k}`;
     const t0 = performance.now();
-    sentAt.set(id, t0);
+    book.sent(id, nodeOf(k % clients));
     const ack = request(sockets[k % clients], "send_message", { room: ROOM, text: `ping ${k}`, client_id: id });
     pending.push(ack.then(() => k >= firstRecorded && ackSamples.push(performance.now() - t0)));
   }
@@ -181,21 +227,17 @@ async function latency({ clients, rate, durationS, warmupS, concurrency }) {
   await Promise.all(pending);
   const expected = (total - firstRecorded) * clients;
   const drainUntil = performance.now() + 5000;
-  while (samples.length < expected && performance.now() < drainUntil) await sleep(20);
+  while (book.count() < expected && performance.now() < drainUntil) await sleep(20);
   recording = false;
   await sync("end");
   await closeAll(sockets);
-  samples.sort((a, b) => a - b);
   ackSamples.sort((a, b) => a - b);
   return {
     clients,
     rate,
     offered_s: offeredS,
-    samples: samples.length,
     expected,
-    p50_ms: percentile(samples, 50),
-    p99_ms: percentile(samples, 99),
-    max_ms: samples.at(-1) ?? null,
+    ...book.summary(),
     ack_p50_ms: percentile(ackSamples, 50),
     ack_p99_ms: percentile(ackSamples, 99),
   };

@@ -202,7 +202,7 @@ async def test_an_admin_sees_every_node_and_who_is_online_anywhere(cluster: Clus
                 response = await http.get(PREFIX + "/cluster", headers=admin)
                 assert response.status_code == 200, response.text
                 seen.update(response.json()["cluster"])
-                return sum(n["sockets"] for n in seen["nodes"]) == 2
+                return bool(sum(n["sockets"] for n in seen["nodes"]) == 2)
 
             deadline = time.monotonic() + 5  # each node writes its presence every 0.5 s
             while not await view():
