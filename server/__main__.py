@@ -3,11 +3,14 @@
 import argparse
 import asyncio
 import logging
+import socket
 import sys
+from collections.abc import Awaitable, Callable
 
 import uvicorn
 from starlette.types import ASGIApp
 
+from server import logs
 from server.app import create_app
 from server.audit import AuditLog, ChainHead, ChainReport, InvalidHeadError, parse_head
 from server.config import Settings, load_settings
@@ -17,6 +20,29 @@ from server.storage import AuditRepository, check_schema, create_engine, upgrade
 logger = logging.getLogger(__name__)
 
 MAX_REQUEST_HEAD_BYTES = 32 * 1024  # request line + headers, as a reverse proxy allows
+DRAIN_SECONDS = 5.0  # telling every socket and letting the last writes commit
+GRACEFUL_SHUTDOWN_SECONDS = 5  # then uvicorn waits this long for connections to close
+
+
+class ChatServer(uvicorn.Server):
+    """uvicorn, which first stops accepting and lets the application ``drain`` (tell every socket
+    ``server_shutdown``, let the last writes commit) before it closes the connections."""
+
+    def __init__(self, config: uvicorn.Config, drain: Callable[[], Awaitable[None]]) -> None:
+        super().__init__(config)
+        self._drain = drain
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        for server in self.servers:
+            server.close()  # no new connections while the old ones are told
+        try:
+            async with asyncio.timeout(DRAIN_SECONDS):
+                await self._drain()
+        except TimeoutError:
+            logger.warning("shutting down: the drain took over %.0f s", DRAIN_SECONDS)
+        except Exception:
+            logger.exception("shutting down: the drain failed")
+        await super().shutdown(sockets)
 
 
 def uvicorn_config(settings: Settings, app: ASGIApp) -> uvicorn.Config:
@@ -35,7 +61,9 @@ def uvicorn_config(settings: Settings, app: ASGIApp) -> uvicorn.Config:
         ws_per_message_deflate=False,
         lifespan="on",
         log_level=settings.server.log_level,
+        log_config=None,  # server.logs configured every logger, uvicorn's included
         server_header=False,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
     )
 
 
@@ -70,15 +98,13 @@ def _config_option(parser: argparse.ArgumentParser, default: object = argparse.S
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logs.configure("text", "info")
     try:
         settings = load_settings(args.config)
     except ConfigError as exc:
         sys.stderr.write(f"chat-server: {exc}\n")
         return 2
-    logging.getLogger().setLevel(settings.server.log_level.upper())
+    logs.configure(settings.server.log_format, settings.server.log_level)
     if args.command == "check-config":
         sys.stdout.write("configuration is valid\n")
         return 0
@@ -88,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "audit":
         return audit_verify(settings, args.head)
-    server = uvicorn.Server(uvicorn_config(settings, create_app(settings)))
+    app = create_app(settings)
+    server = ChatServer(uvicorn_config(settings, app), app.drain)
     server.run()
     return 0 if server.started else 1
 

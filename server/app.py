@@ -1,9 +1,11 @@
 """The composition root: ``create_app(settings)`` builds every object; nothing happens at import."""
 
 import gc
+import importlib.metadata
 import logging
 import time
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
@@ -11,7 +13,7 @@ import httpx
 import socketio
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from server.accounts import AccountService
 from server.admin import (
@@ -38,8 +40,16 @@ from server.cluster import ClusterNode
 from server.config import Settings
 from server.gateway import FrameGuard, GuardedServer, HalfOpenReaper, PollingBinding
 from server.headers import SecurityHeaders
+from server.health import Health, key_state
 from server.http import ERROR_HANDLERS, WebRoutes, content_security_policy
 from server.identity import Clock, IdpUnavailableError, SystemClock, TokenVerifier
+from server.metrics import (
+    ChatMetrics,
+    LiveCollector,
+    MetricsEndpoint,
+    MetricsServer,
+    ProviderFigures,
+)
 from server.periodic import Job, running
 from server.providers import ProviderRegistry
 from server.sessions import LocalLimits, Presence, SessionService
@@ -60,6 +70,8 @@ from server.storage import (
 logger = logging.getLogger(__name__)
 
 GC_THRESHOLD_0 = 20_000
+DATABASE_CHECK_SECONDS = 5.0  # the database_up metric between health checks
+DRAIN_WRITES_SECONDS = 2.0
 # A node's own clock and the one that stamped a message may differ by this much.
 CATCH_UP_CLOCK_SLACK_SECONDS = 5.0
 
@@ -93,10 +105,12 @@ def _calm_the_garbage_collector() -> None:
     gc.set_threshold(GC_THRESHOLD_0, 20, 20)
 
 
-def _chat_service(engine: AsyncEngine, settings: Settings, sessions: SessionService) -> ChatService:
+def _chat_service(
+    engine: AsyncEngine, settings: Settings, sessions: SessionService, metrics: ChatMetrics
+) -> ChatService:
     repository = ChatRepository(engine)
     rooms = RoomDirectory(settings.rooms)
-    writer = MessageWriter(engine, repository, rooms.slug_of)
+    writer = MessageWriter(engine, repository, rooms.slug_of, observe=metrics.wrote)
     max_chars = settings.server.max_message_chars
     return ChatService(repository, RoomRepository(engine), writer, rooms, sessions, max_chars)
 
@@ -118,7 +132,7 @@ def create_app(
     *,
     clock: Clock | None = None,
     http_transport: httpx.AsyncBaseTransport | None = None,
-) -> ASGIApp:
+) -> "Application":
     """Build the ASGI application: Socket.IO at ``/socket.io``, everything else to Starlette."""
     clock = clock or SystemClock()
     http = httpx.AsyncClient(transport=http_transport, headers={"User-Agent": "sso-chat"})
@@ -133,6 +147,7 @@ def create_app(
         else None
     )
     cluster_status = cluster.status if cluster is not None else lambda: "off"
+    metrics = ChatMetrics(version=_version())
     sessions = SessionService(
         settings.sessions,
         LogoutRepository(engine),
@@ -141,8 +156,11 @@ def create_app(
         verifier,
         audit,
         cluster.limits if cluster is not None else LocalLimits(),
+        metrics,
     )
-    chat = _chat_service(engine, settings, sessions)
+    chat = _chat_service(engine, settings, sessions, metrics)
+    health = Health(engine, verifier, cluster_status, metrics.database_up.set)
+    metrics.registry.register(_live_collector(sessions, verifier, cluster_status))
     registry = ProviderRegistry(RegistryRepository(engine), verifier, sessions, audit)
     guard = AdminGuard(sessions, settings.admin, audit, [p.id for p in settings.providers])
     presence = Presence(
@@ -168,7 +186,7 @@ def create_app(
     )
 
     sio = _socketio_server(settings, cluster)
-    namespace = ChatNamespace(chat, sessions)
+    namespace = ChatNamespace(chat, sessions, metrics=metrics)
     sio.register_namespace(namespace)
     sessions.attach(namespace)
     chat.attach(namespace)
@@ -200,6 +218,7 @@ def create_app(
         Job("sign-ins", presence.interval, sessions.users.flush),
         Job("presence", presence.interval, presence.publish),
         Job("audit-head", settings.admin.audit_head_seconds, audit.publish_head),
+        Job("database-check", DATABASE_CHECK_SECONDS, health.database),
     ]
     if cluster is not None:
         jobs += _cluster_jobs(cluster, engine, chat, sessions, [logout_sync, changes_sync])
@@ -212,12 +231,15 @@ def create_app(
         await registry.start(settings.providers)
         await _warm_up(verifier)
         sio.start_manager()
+        await _start_metrics(exporter)
         _calm_the_garbage_collector()
         logger.info("ready: %d providers, %d rooms", len(verifier.providers), len(settings.rooms))
         async with running(jobs):
             try:
                 yield
             finally:
+                if exporter is not None:
+                    await exporter.stop()
                 await _flush_sign_ins(sessions, presence)
                 if cluster is not None:
                     await cluster.close()
@@ -225,22 +247,91 @@ def create_app(
                 await http.aclose()
                 await engine.dispose()
 
+    exporter = (
+        MetricsServer(metrics.registry, settings.metrics.host, settings.metrics.port)
+        if settings.metrics.enabled
+        else None
+    )
+    token = settings.metrics.token
     routes = [
         *admin.routes(),
         *WebRoutes(
             settings,
             verifier,
-            engine,
+            health,
             sessions.backchannel_logout,
-            cluster_status,
+            MetricsEndpoint(metrics.registry, token).respond if token else None,
         ).routes(),
     ]
     web = Starlette(routes=routes, lifespan=lifespan, exception_handlers=ERROR_HANDLERS)
     app = socketio.ASGIApp(sio, other_asgi_app=web, socketio_path="socket.io")
-    return SecurityHeaders(
-        _wire_guards(app, bindings, settings),
+    guarded = SecurityHeaders(
+        _wire_guards(app, bindings, settings, metrics),
         lambda: content_security_policy(v.provider for v in verifier.providers),
     )
+
+    async def drain() -> None:
+        # Shutting down: readiness fails first (the balancer stops sending), the messages
+        # already sent are committed and acked, then every socket is told why it ends.
+        health.draining = True
+        await chat.settle(DRAIN_WRITES_SECONDS)
+        ended = await sessions.end_where(lambda _: True, "server_shutdown")
+        logger.info("shutting down: %d sessions ended", ended)
+
+    return Application(guarded, drain)
+
+
+class Application:
+    """The ASGI application, and ``drain``: what its web server runs before it closes the
+    connections at shutdown (``server.__main__``)."""
+
+    def __init__(self, app: ASGIApp, drain: Callable[[], Awaitable[None]]) -> None:
+        self._app = app
+        self.drain = drain
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._app(scope, receive, send)
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("sso-chat")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+async def _start_metrics(exporter: MetricsServer | None) -> None:
+    # A metrics address that cannot be bound must not stop the chat: said loudly, once.
+    if exporter is None:
+        return
+    try:
+        await exporter.start()
+    except OSError as exc:
+        logger.error("metrics: cannot listen (%s): /metrics is not served", exc.strerror)
+
+
+def _live_collector(
+    sessions: SessionService, verifier: TokenVerifier, cluster_status: Callable[[], str]
+) -> LiveCollector:
+    def connections() -> dict[str, int]:
+        return dict(Counter(s.identity.provider_id for s in sessions.registry.sessions()))
+
+    def providers() -> list[ProviderFigures]:
+        figures = []
+        for v in verifier.providers:
+            status = v.keys.status()
+            figures.append(
+                ProviderFigures(
+                    v.provider.id,
+                    key_state(v) == "ok",
+                    status.seconds_since_fetch,
+                    v.keys.fetches_ok,
+                    v.keys.fetches_failed,
+                )
+            )
+        return figures
+
+    return LiveCollector(connections, providers, cluster_status)
 
 
 def _online_users(
@@ -303,11 +394,14 @@ def _cluster_jobs(
     ]
 
 
-def _wire_guards(app: ASGIApp, bindings: PollingBinding, settings: Settings) -> ASGIApp:
+def _wire_guards(
+    app: ASGIApp, bindings: PollingBinding, settings: Settings, metrics: ChatMetrics
+) -> ASGIApp:
     """Frame rules on every WebSocket; long-polling sessions bound to their browser."""
     bound = bindings.wrap(app) if not settings.server.websocket_only else app
     return FrameGuard(
         bound,
         frames_per_second=settings.server.frames_per_second,
         frame_burst=settings.server.frame_burst,
+        on_flood=metrics.rate_limited.labels("frame").inc,
     )

@@ -220,6 +220,9 @@ class ServerSettings(_Model):
     connect_timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 10
     static_dir: str | None = None
     log_level: str = "info"
+    # "json": one JSON object per line (time, level, logger, message, and the context: sid,
+    # provider, subject_hash, event, code); never a token, a raw claim or message text.
+    log_format: Literal["text", "json"] = "text"
 
     @field_validator("allowed_origins")
     @classmethod
@@ -300,6 +303,18 @@ class AdminSettings(_Model):
     audit_head_seconds: Annotated[float, Field(gt=0, le=86400)] = 300
 
 
+class MetricsSettings(_Model):
+    """Prometheus metrics: on their own listen address (off the public port), and optionally on
+    the main port behind a bearer token."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 9464  # 0: any free port (logged)
+    # Also serve /metrics on the main port, to ``Authorization: Bearer <token>`` (env
+    # CHAT_METRICS_TOKEN; never in a committed file).
+    token: Annotated[str, Field(min_length=16, max_length=512)] | None = None
+
+
 class ClusterSettings(_Model):
     """Several processes as one chat, through one Redis. No ``redis_url``: one process, in memory.
 
@@ -341,6 +356,7 @@ class Settings(_Model):
     sessions: SessionSettings = SessionSettings()
     admin: AdminSettings = AdminSettings()
     cluster: ClusterSettings = ClusterSettings()
+    metrics: MetricsSettings = MetricsSettings()
     providers: tuple[ProviderConfig, ...]
     rooms: tuple[RoomConfig, ...] = ()
 
@@ -383,6 +399,9 @@ _ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "CHAT_STATIC_DIR": ("server", "static_dir"),
     "CHAT_LOG_LEVEL": ("server", "log_level"),
     "CHAT_REDIS_URL": ("cluster", "redis_url"),
+    "CHAT_LOG_FORMAT": ("server", "log_format"),
+    "CHAT_METRICS_PORT": ("metrics", "port"),
+    "CHAT_METRICS_TOKEN": ("metrics", "token"),
 }
 
 
@@ -401,7 +420,9 @@ def load_settings(
     try:
         raw: dict[str, Any] = tomllib.loads(config_path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise ConfigError(f"cannot read config file {config_path}: {exc.strerror}") from exc
+        # The default is relative to the working directory: say how to name the file instead.
+        hint = "" if path or env.get("CHAT_CONFIG") else " (pass --config PATH or set CHAT_CONFIG)"
+        raise ConfigError(f"cannot read config file {config_path}: {exc.strerror}{hint}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{config_path} is not valid TOML: {exc}") from exc
     for variable, (section, key) in _ENV_OVERRIDES.items():

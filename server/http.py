@@ -8,7 +8,6 @@ from pathlib import Path, PurePath
 from typing import Any
 from urllib.parse import parse_qsl
 
-from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
@@ -19,8 +18,8 @@ from starlette.types import ExceptionHandler, Scope
 
 from server.config import ProviderConfig, Settings
 from server.errors import AppError
-from server.identity import InvalidRequestError, ProviderVerifier, TokenVerifier
-from server.storage import ping
+from server.health import Health
+from server.identity import InvalidRequestError, TokenVerifier
 
 logger = logging.getLogger(__name__)
 
@@ -162,12 +161,6 @@ def content_security_policy(providers: Iterable[ProviderConfig]) -> str:
     )
 
 
-def _key_state(verifier: ProviderVerifier) -> str:
-    if not verifier.provider.enabled:
-        return "disabled"  # an admin's choice, not a fault
-    return "ok" if verifier.keys.available else "unavailable"
-
-
 class WebRoutes:
     """The HTTP side of the server, apart from Socket.IO."""
 
@@ -175,24 +168,28 @@ class WebRoutes:
         self,
         settings: Settings,
         verifier: TokenVerifier,
-        engine: AsyncEngine,
+        health: Health,
         logout: LogoutHandler,
-        cluster_status: Callable[[], str] = lambda: "off",
+        metrics: Callable[[Request], Awaitable[Response]] | None = None,
     ) -> None:
         self._settings = settings
         self._verifier = verifier
-        self._engine = engine
+        self._health = health
         self._logout = logout
-        self._cluster_status = cluster_status
+        self._metrics = metrics  # /metrics on this port, when a token is configured
 
     def routes(self) -> list[Route | Mount]:
         routes: list[Route | Mount] = [
             ApiRoute("/healthz", self.healthz, methods=["GET"]),
+            ApiRoute("/livez", self.livez, methods=["GET"]),
+            ApiRoute("/readyz", self.readyz, methods=["GET"]),
             ApiRoute("/config", self.public_config, methods=["GET"]),
             ApiRoute(
                 "/oidc/backchannel-logout/{provider_id}", self.backchannel_logout, methods=["POST"]
             ),
         ]
+        if self._metrics is not None:
+            routes.append(ApiRoute("/metrics", self._metrics, methods=["GET"]))
         static_dir = self._settings.server.static_dir
         if static_dir and (Path(static_dir) / "index.html").is_file():
             routes.append(Mount("/", app=SpaFiles(directory=static_dir), name="spa"))
@@ -203,17 +200,17 @@ class WebRoutes:
     async def healthz(self, _: Request) -> JSONResponse:
         """Process up; 503 when the database does not answer; each provider's key state; the
         cluster's state (``off`` for one process, ``degraded`` while Redis fails this node)."""
-        database_ok = await ping(self._engine)
-        providers = {v.provider.id: _key_state(v) for v in self._verifier.providers}
-        cluster = self._cluster_status()
-        degraded = cluster == "degraded" or any(s == "unavailable" for s in providers.values())
-        body = {
-            "status": "unavailable" if not database_ok else ("degraded" if degraded else "ok"),
-            "database": "ok" if database_ok else "unavailable",
-            "providers": providers,
-            "cluster": cluster,
-        }
-        return JSONResponse(body, status_code=200 if database_ok else 503, headers=NO_STORE)
+        status, body = await self._health.summary()
+        return JSONResponse(body, status_code=status, headers=NO_STORE)
+
+    async def livez(self, _: Request) -> JSONResponse:
+        """The process serves: nothing it depends on is asked."""
+        return JSONResponse({"status": "ok"}, headers=NO_STORE)
+
+    async def readyz(self, _: Request) -> JSONResponse:
+        """May take traffic: database, schema, a usable provider, not shutting down."""
+        status, body = await self._health.readiness()
+        return JSONResponse(body, status_code=status, headers=NO_STORE)
 
     async def public_config(self, _: Request) -> JSONResponse:
         """What the web app needs to sign in: public client settings only."""

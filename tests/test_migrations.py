@@ -7,14 +7,18 @@ from typing import Any
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection
 
 from server.errors import ConfigError
 from server.storage import check_schema, create_engine
-from server.storage.migrate import alembic_config
+from server.storage.migrate import MIGRATIONS_DIR, alembic_config, head_revision
 from server.storage.models import metadata
 from tests.support.databases import postgres_database, run_sync
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def drift(url: str) -> list[Any]:
@@ -65,3 +69,11 @@ def test_server_refuses_an_unmigrated_database(tmp_path: Path) -> None:
 
     with pytest.raises(ConfigError, match="chat-server migrate"):
         asyncio.run(check())
+
+
+def test_the_migrations_live_in_the_package_and_alembic_ini_points_there() -> None:
+    assert MIGRATIONS_DIR.parent == ROOT / "server" / "storage"
+    developers = Config(str(ROOT / "alembic.ini"))  # `alembic` run from the repository root
+    script = ScriptDirectory.from_config(developers)
+    assert Path(script.dir).resolve() == MIGRATIONS_DIR
+    assert script.get_current_head() == head_revision()

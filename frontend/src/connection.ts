@@ -28,6 +28,15 @@ export function backoffDelay(attempt: number): number {
   return Math.min(MAX_BACKOFF_MS, 1000 * 2 ** Math.max(0, attempt));
 }
 
+/** The session_ended reason of a server that is shutting down (not the user's session ending). */
+export const SERVER_SHUTDOWN = "server_shutdown";
+
+/** Delay before reconnecting after a server shutdown, from `random` in [0, 1): 0.5 to 3 s,
+ * spread so that every client of a restarted server does not come back at the same moment. */
+export function shutdownDelay(random: number): number {
+  return 500 + Math.floor(Math.min(Math.max(random, 0), 0.9999) * 2500);
+}
+
 export class ChatConnection {
   private readonly socket: Socket;
   private everConnected = false;
@@ -35,6 +44,7 @@ export class ChatConnection {
   private attempts = 0;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private closed = false;
+  private serverRestarting = false;
 
   constructor(
     tokens: () => Tokens,
@@ -138,7 +148,14 @@ export class ChatConnection {
     if (this.closed) return;
     this.on.stateChanged("reconnecting");
     // socket.io-client reconnects by itself except when the server (or we) closed the socket.
-    if (reason === "io server disconnect") this.retryLater();
+    if (reason !== "io server disconnect") return;
+    if (this.serverRestarting) {
+      this.serverRestarting = false;
+      clearTimeout(this.retryTimer);
+      this.retryTimer = setTimeout(() => {
+        if (!this.closed) this.socket.connect();
+      }, shutdownDelay(Math.random()));
+    } else this.retryLater();
   }
 
   private handleSessionEnded(payload: unknown): void {
@@ -146,6 +163,13 @@ export class ChatConnection {
       typeof payload === "object" && payload !== null && "reason" in payload
         ? String((payload as { reason: unknown }).reason)
         : "ended";
+    if (reason === SERVER_SHUTDOWN) {
+      // Not the user's session ending: the server restarts (or this node of several stops).
+      // The disconnect that follows reconnects, with the same sign-in, to whichever answers.
+      this.serverRestarting = true;
+      this.on.stateChanged("reconnecting");
+      return;
+    }
     this.close();
     this.on.sessionEnded(reason);
   }

@@ -176,6 +176,10 @@ class ChatService:
         )
         return await self._writer.post(message, identity.name)
 
+    async def settle(self, within: float) -> bool:
+        """Let the messages already sent be committed (and so acked), for at most ``within`` s."""
+        return await self._writer.settle(within)
+
     async def stored_since(self, since: float, limit: int) -> list[StoredMessage]:
         """Messages of any room stored at or after ``since`` (epoch seconds), oldest first: what
         a cluster node delivers again after a gap in its subscription (to the sockets that

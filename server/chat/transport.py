@@ -23,6 +23,8 @@ from server.chat.events import (
 from server.chat.service import ChatService, message_view
 from server.errors import AppError, UnexpectedError
 from server.identity import IdentityError, InvalidRequestError
+from server.logs import subject_hash
+from server.metrics import OK, ChatMetrics
 from server.sessions import LiveSession, SessionError, SessionService
 
 logger = logging.getLogger(__name__)
@@ -67,10 +69,12 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # socketio 
         chat: ChatService,
         sessions: SessionService,
         namespace: str = "/",
+        metrics: ChatMetrics | None = None,
     ) -> None:
         super().__init__(namespace)
         self._chat = chat
         self._sessions = sessions
+        self._event_counts = (metrics or ChatMetrics()).events
         self._handlers: dict[str, Handler] = {
             "refresh_token": ChatNamespace._refresh_token,
             "list_rooms": ChatNamespace._list_rooms,
@@ -105,34 +109,61 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # socketio 
                 raise UnknownEventError(repr(name))
             if len(args) > 2:
                 raise InvalidPayloadError("more than one payload argument")
-            return await handler(self, sid, args[1] if len(args) > 1 else None)
+            ack = await handler(self, sid, args[1] if len(args) > 1 else None)
         except AppError as exc:
             # A flood of refused events must not become a flood of log lines.
             level = logging.DEBUG if exc.code == "rate_limited" else logging.INFO
-            logger.log(level, "event %r from %s refused: %s (%s)", name, sid, exc.code, exc)
+            context = {"sid": sid, "event": self._known(event), "code": exc.code}
+            logger.log(
+                level, "event %r from %s refused: %s (%s)", name, sid, exc.code, exc, extra=context
+            )
+            self._count(event, exc.code)
             return {"ok": False, "error": exc.public()}
         except Exception:
-            logger.exception("event %r from %s failed", name, sid)
-            return {"ok": False, "error": UnexpectedError().public()}
+            error = UnexpectedError()
+            context = {"sid": sid, "event": self._known(event), "code": error.code}
+            logger.exception("event %r from %s failed", name, sid, extra=context)
+            self._count(event, error.code)
+            return {"ok": False, "error": error.public()}
+        self._count(event, OK)
+        return ack
+
+    def _count(self, event: object, code: str) -> None:
+        self._event_counts.labels(self._known(event), code).inc()
+
+    def _known(self, event: object) -> str:
+        # Event names come from the client: only the known ones are labels (and log fields).
+        return event if isinstance(event, str) and event in self._handlers else "other"
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: object = None) -> None:
         try:
             access_token, id_token = bearer_tokens(auth)
             identity = (await self._sessions.connect(sid, access_token, id_token)).identity
         except (IdentityError, SessionError) as exc:
-            logger.info("connect %s refused: %s (%s)", sid, exc.code, exc)
+            logger.info(
+                "connect %s refused: %s (%s)",
+                sid,
+                exc.code,
+                exc,
+                extra={"sid": sid, "code": exc.code},
+            )
             self._close_transport_soon(sid)
             raise socketio.exceptions.ConnectionRefusedError(
                 exc.message, {"code": exc.code, "retryable": exc.retryable}
             ) from exc
         except Exception as exc:
-            logger.exception("connect %s failed", sid)
-            self._close_transport_soon(sid)
             error = UnexpectedError()
+            logger.exception("connect %s failed", sid, extra={"sid": sid, "code": error.code})
+            self._close_transport_soon(sid)
             raise socketio.exceptions.ConnectionRefusedError(
                 error.message, {"code": error.code, "retryable": error.retryable}
             ) from exc
-        logger.info("connect %s: %s/%s", sid, identity.provider_id, identity.subject)
+        context = {
+            "sid": sid,
+            "provider": identity.provider_id,
+            "subject_hash": subject_hash(identity.issuer, identity.subject),
+        }
+        logger.info("connect %s: %s/%s", sid, identity.provider_id, identity.subject, extra=context)
 
     def _close_transport_soon(self, sid: str) -> None:
         # A refused client has nothing left to do on this connection; well-behaved clients close it
@@ -143,7 +174,7 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # socketio 
 
     async def on_disconnect(self, sid: str, reason: object = None) -> None:
         self._sessions.remove(sid)
-        logger.info("disconnect %s (%s)", sid, reason)
+        logger.info("disconnect %s (%s)", sid, reason, extra={"sid": sid})
 
     def _connection(self, sid: str) -> LiveSession:
         return self._sessions.current(sid)

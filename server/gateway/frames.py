@@ -58,18 +58,20 @@ class FrameGuard:
         frames_per_second: float,
         frame_burst: int,
         clock: Callable[[], float] = time.monotonic,
+        on_flood: Callable[[], None] = lambda: None,
     ) -> None:
         self._app = app
         self._rate = frames_per_second
         self._burst = frame_burst
         self._clock = clock
+        self._on_flood = on_flood  # a connection closed for going over the frame rate
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "websocket":
             await self._app(scope, receive, send)
             return
         budget = TokenBucket.full(self._rate, self._burst, self._clock())
-        connection = _GuardedConnection(budget, self._clock, send)
+        connection = _GuardedConnection(budget, self._clock, send, self._on_flood)
 
         async def guarded_receive() -> Message:
             return await connection.check(await receive(), scope)
@@ -78,10 +80,17 @@ class FrameGuard:
 
 
 class _GuardedConnection:
-    def __init__(self, budget: TokenBucket, clock: Callable[[], float], send: Send) -> None:
+    def __init__(
+        self,
+        budget: TokenBucket,
+        clock: Callable[[], float],
+        send: Send,
+        on_flood: Callable[[], None],
+    ) -> None:
         self._budget = budget
         self._clock = clock
         self._send = send
+        self._on_flood = on_flood
         self._closed = False
 
     async def check(self, message: Message, scope: Scope) -> Message:
@@ -89,13 +98,12 @@ class _GuardedConnection:
             return {"type": "websocket.disconnect", "code": POLICY_VIOLATION}
         if message["type"] != "websocket.receive":
             return message
-        problem = (
-            "over the frame rate"
-            if not self._budget.take(self._clock())
-            else frame_problem(message)
-        )
+        flood = not self._budget.take(self._clock())
+        problem = "over the frame rate" if flood else frame_problem(message)
         if problem is None:
             return message
+        if flood:
+            self._on_flood()
         client = scope.get("client") or ("?", 0)
         logger.info("closing WebSocket from %s:%s: %s", client[0], client[1], problem)
         self._closed = True

@@ -133,6 +133,8 @@ class JwksCache:
         self._last_failed = False
         self._serving_stale = False
         self._retry_interval = max(provider.jwks_min_refresh_interval_seconds, 1.0)
+        self.fetches_ok = 0  # for the metrics: every fetch since this cache was built
+        self.fetches_failed = 0
 
     @property
     def metadata(self) -> ProviderMetadata | None:
@@ -221,8 +223,10 @@ class JwksCache:
             keys, cache_control = await self._download()
         except IdpUnavailableError:
             self._flights, self._last_failed = self._flights + 1, True  # the waiters share it
+            self.fetches_failed += 1
             raise
         self._flights, self._last_failed = self._flights + 1, False
+        self.fetches_ok += 1
         self._keys, self._serving_stale = keys, False
         self._expires_at = self._last_fetch + self._ttl(cache_control)
         logger.info("provider %s: loaded %d signing keys", self._provider.id, len(keys.keys))

@@ -5,6 +5,7 @@ Every entry point (Socket.IO, the admin API) goes through these use cases, so no
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 
 from server.audit import SYSTEM, AuditLog
@@ -19,6 +20,7 @@ from server.identity import (
     UnknownIssuerError,
     verify_logout_token,
 )
+from server.metrics import OK, ChatMetrics
 from server.sessions.directory import UserDirectory
 from server.sessions.errors import (
     AccountBlockedError,
@@ -54,6 +56,7 @@ class SessionService:
         verifier: TokenVerifier | None = None,
         audit: AuditLog | None = None,
         limits: SharedLimits | None = None,
+        metrics: ChatMetrics | None = None,
     ) -> None:
         self._settings = settings
         self._logouts = logouts
@@ -64,6 +67,7 @@ class SessionService:
         self.stats = ConnectStats()
         self._audit = audit  # the composition root always passes it; unit tests may not
         self._limits: SharedLimits = limits or LocalLimits()
+        self._metrics = metrics or ChatMetrics()
         self.registry = SessionRegistry(settings)
         self._next_bucket_prune = 0.0
         self.revocations = RevocationIndex(logouts)
@@ -84,7 +88,13 @@ class SessionService:
             IdentityError: any verification failure (its code says which).
             SessionRevokedError (session_revoked): the provider logged this session out.
         """
-        identity = await self._verifier.verify(access_token, id_token, admit=admit)
+        started = time.perf_counter()
+        try:
+            identity = await self._verifier.verify(access_token, id_token, admit=admit)
+        except AppError:
+            self._metrics.verification.labels("refused").observe(time.perf_counter() - started)
+            raise
+        self._metrics.verification.labels(OK).observe(time.perf_counter() - started)
         self._check_allowed(identity)
         self.users.saw(identity)
         return identity
@@ -97,8 +107,10 @@ class SessionService:
         except AppError as exc:
             hint = self._verifier.provider_hint(access_token, id_token)
             self.stats.record(hint, exc.code, self._clock.now())
+            self._metrics.connects.labels(hint or "unknown", exc.code).inc()
             raise
-        self.stats.record(session.identity.provider_id, "ok", self._clock.now())
+        self.stats.record(session.identity.provider_id, OK, self._clock.now())
+        self._metrics.connects.labels(session.identity.provider_id, OK).inc()
         return session
 
     async def refresh_tokens(
@@ -132,8 +144,9 @@ class SessionService:
         """End these sockets' sessions: forgotten here, told why and closed by the transport."""
         for sid in sids:
             self.remove(sid)
+            self._metrics.sessions_ended.labels(reason).inc()
             await self._transport.session_ended(sid, reason)
-            logger.info("session %s ended: %s", sid, reason)
+            logger.info("session %s ended: %s", sid, reason, extra={"sid": sid, "code": reason})
 
     async def end_where(self, covered: Callable[[Identity], bool], reason: str) -> int:
         """End every live socket whose identity ``covered`` selects; returns how many."""
@@ -176,11 +189,16 @@ class SessionService:
             IdentityError: the token is not a valid, fresh logout token of that provider.
             ReplayedLogoutError (token_replayed): its ``jti`` was seen before.
         """
-        verifier = self._verifier.for_provider(provider_id)
-        if verifier is None:
-            raise UnknownIssuerError(f"no provider {provider_id!r}")
-        request = await verify_logout_token(verifier, logout_token)
-        ended = await self.sign_out(request)
+        try:
+            verifier = self._verifier.for_provider(provider_id)
+            if verifier is None:
+                raise UnknownIssuerError(f"no provider {provider_id!r}")
+            request = await verify_logout_token(verifier, logout_token)
+            ended = await self.sign_out(request)
+        except AppError as exc:
+            self._metrics.backchannel.labels(exc.code).inc()
+            raise
+        self._metrics.backchannel.labels(OK).inc()
         if self._audit is not None:
             await self._audit.note(
                 SYSTEM,
@@ -259,16 +277,19 @@ class SessionService:
             raise SessionExpiredError(f"{session.sid}: send after exp")
         now = self._clock.monotonic()
         if not self.registry.take_connection_token(session, now):
+            self._metrics.rate_limited.labels("message").inc()
             raise RateLimitedError(f"{session.sid}: over the connection's message rate")
         shared = await self._limits.take_message(session)
         if shared is None:
             shared = self.registry.take_user_token(session, now)
         if not shared:
+            self._metrics.rate_limited.labels("message").inc()
             raise RateLimitedError(f"{session.sid}: over the user's message rate")
 
     def check_event_rate(self, session: LiveSession) -> None:
         """Raises RateLimitedError (rate_limited) past the connection's event rate (any event)."""
         if not session.events.take(self._clock.monotonic()):
+            self._metrics.rate_limited.labels("event").inc()
             raise RateLimitedError(f"{session.sid}: over the event rate")
 
     def remove(self, sid: str) -> None:

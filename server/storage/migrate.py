@@ -12,10 +12,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from server.errors import ConfigError
 
-MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+# Shipped inside the package (package data), so an installed `chat-server` finds them from any
+# working directory; no alembic.ini is read.
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
 def alembic_config(url: str) -> Config:
+    """Alembic's settings for ``url``, built in code: the scripts come from the package."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))

@@ -10,6 +10,7 @@ batch's senders as a retryable ``StorageUnavailableError``, a commit that does n
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -53,8 +54,10 @@ class MessageWriter:
         *,
         commit_timeout: float = COMMIT_TIMEOUT_SECONDS,
         stop_timeout: float = STOP_TIMEOUT_SECONDS,
+        observe: "BatchObserver | None" = None,
     ) -> None:
         self._transactions = TransactionRunner(engine)
+        self._observe = observe or _unobserved
         self._repository = repository
         self._room_slug = room_slug
         self._commit_timeout = commit_timeout
@@ -89,6 +92,16 @@ class MessageWriter:
             await asyncio.wait({task}, timeout=CANCEL_GRACE_SECONDS)
         self._fail_waiting("the message writer stopped")
         self._transactions.close()
+
+    async def settle(self, within: float) -> bool:
+        """Wait until every queued message is written (at most ``within`` seconds): at shutdown,
+        so the senders of the last messages get their acks. True when nothing is left."""
+        deadline = asyncio.get_running_loop().time() + within
+        while self._queue.qsize() or self._in_flight:
+            if asyncio.get_running_loop().time() >= deadline:
+                return False
+            await asyncio.sleep(0.01)
+        return True
 
     async def post(self, message: NewMessage, sender_name: str) -> Posted:
         """Store a message once per ``(sender, client_id)``: ``(stored, created)`` after commit.
@@ -157,6 +170,7 @@ class MessageWriter:
         self._in_flight = []
 
     async def _write(self, batch: list[_Pending]) -> None:
+        started = time.perf_counter()
         try:
             results = await self._transactions.run(lambda conn: self._write_batch(conn, batch))
         except IntegrityError:
@@ -164,6 +178,7 @@ class MessageWriter:
             # one transaction per message so each gets its own outcome.
             await self._write_one_by_one(batch)
             return
+        self._observe(len(batch), time.perf_counter() - started, sum(c for _, c in results))
         for pending, result in zip(batch, results, strict=True):
             if not pending.done.done():  # its sender may have been cancelled meanwhile
                 pending.done.set_result(result)
@@ -178,6 +193,7 @@ class MessageWriter:
                 _log_failure("storing a message failed", exc)
                 _fail([pending], partial(translate, exc))
             else:
+                self._observe(1, 0.0, int(result[1]))
                 if not pending.done.done():  # cancelled while its transaction ran
                     pending.done.set_result(result)
 
@@ -253,6 +269,15 @@ class MessageWriter:
             sender_subject=message.sender_subject,
             sender_name=pending.sender_name,
         )
+
+
+# A committed transaction: how many messages it held, how long it took (seconds; 0 when not
+# timed), how many of them were new rows.
+BatchObserver = Callable[[int, float, int], None]
+
+
+def _unobserved(size: int, seconds: float, created: int) -> None:
+    return None
 
 
 def _expire(done: "asyncio.Future[Posted]", timeout: float) -> None:

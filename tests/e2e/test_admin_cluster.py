@@ -46,6 +46,7 @@ def config_text(port: int, database_url: str, issuers: dict[str, str]) -> str:
             toml_table("[admin]", admin),
             toml_table("[sessions]", sessions),
             toml_table("[database]", {"url": database_url}),
+            toml_table("[metrics]", {"port": 0}),
             *providers,
             toml_table("[[rooms]]", {"slug": "general", "name": "General"}),
         ]

@@ -41,6 +41,7 @@ def config_text(port: int, database_url: str, issuer: str) -> str:
             toml_table("[server]", server),
             toml_table("[sessions]", {"revocation_sync_seconds": SYNC_SECONDS}),
             toml_table("[database]", {"url": database_url}),
+            toml_table("[metrics]", {"port": 0}),
             toml_table("[[providers]]", dev_provider(issuer)),
             toml_table("[[rooms]]", {"slug": "general", "name": "General"}),
         ]

@@ -26,12 +26,20 @@ from tests.storage.test_repository import count_messages, new_message
 Started = tuple[MessageWriter, dict[str, int], int]
 
 
-async def started_writer(engine: AsyncEngine, **options: float) -> Started:
+async def started_writer(
+    engine: AsyncEngine, *, commit_timeout: float = 10.0, stop_timeout: float = 10.0
+) -> Started:
     repo = ChatRepository(engine)
     rooms = await RoomRepository(engine).seed([("general", "General", ()), ("other", "Other", ())])
     slugs = {room_id: slug for slug, room_id in rooms.items()}
     alice = await repo.upsert_user("https://idp.test", "alice", "Alice")
-    writer = MessageWriter(engine, repo, lambda room_id: slugs[room_id], **options)
+    writer = MessageWriter(
+        engine,
+        repo,
+        lambda room_id: slugs[room_id],
+        commit_timeout=commit_timeout,
+        stop_timeout=stop_timeout,
+    )
     writer.start()
     return writer, rooms, alice
 

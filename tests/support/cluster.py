@@ -52,6 +52,7 @@ def node_config(
         toml_table("[server]", server),
         toml_table("[cluster]", cluster),
         toml_table("[database]", {"url": database_url}),
+        toml_table("[metrics]", {"port": 0}),
     ]
     for name in ("sessions", "admin"):
         if name in tables:

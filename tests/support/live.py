@@ -98,14 +98,17 @@ def make_settings(
     rooms: list[dict[str, Any]] | None = None,
     sessions: dict[str, Any] | None = None,
     admin: dict[str, Any] | None = None,
+    metrics: dict[str, Any] | None = None,
     **server: Any,
 ) -> Settings:
-    """Settings for a test server; ``providers`` entries are ``[[providers]]`` tables."""
+    """Settings for a test server; ``providers`` entries are ``[[providers]]`` tables. Metrics
+    listen on a free port unless told otherwise (tests run many servers at once)."""
     return parse_settings(
         {
             "server": {"allowed_origins": ["http://127.0.0.1:8000"], **server},
             "sessions": sessions or {},
             "admin": admin or {},
+            "metrics": {"port": 0} if metrics is None else metrics,
             "database": {"url": database_url},
             "providers": providers,
             "rooms": DEFAULT_ROOMS if rooms is None else rooms,
