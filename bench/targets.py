@@ -102,10 +102,12 @@ def write_config(
     database_url: str,
     idp: BenchIdP,
     cluster: dict[str, object] | None = None,
+    metrics: dict[str, object] | None = None,
 ) -> None:
     """Our server's config: the bench provider, the room ``general``, quiet logs, no rate limit.
 
-    ``cluster`` is the ``[cluster]`` table (``redis_url``, ``key_prefix``…) of a multi-node run.
+    ``cluster`` is the ``[cluster]`` table (``redis_url``, ``key_prefix``…) of a multi-node run;
+    ``metrics`` the ``[metrics]`` table (``port``…) of a run that scrapes the server.
     """
     server = {
         "host": "127.0.0.1",
@@ -121,6 +123,8 @@ def write_config(
         lines += ["", "[sessions]", *(f"{k} = {v}" for k, v in overrides.items())]
     if cluster:
         lines += ["", "[cluster]", *(f"{k} = {_toml_value(v)}" for k, v in cluster.items())]
+    if metrics:
+        lines += ["", "[metrics]", *(f"{k} = {_toml_value(v)}" for k, v in metrics.items())]
     lines += ["", "[database]", f"url = {_toml_value(database_url)}", "", "[[providers]]"]
     lines += [f"{k} = {_toml_value(v)}" for k, v in idp.provider_table().items()]
     lines += ["", "[[rooms]]", 'slug = "general"', 'name = "General"', ""]
@@ -129,12 +133,16 @@ def write_config(
 
 @contextlib.contextmanager
 def start_ours(
-    workdir: Path, idp: BenchIdP, database_url: str, cluster: dict[str, object] | None = None
+    workdir: Path,
+    idp: BenchIdP,
+    database_url: str,
+    cluster: dict[str, object] | None = None,
+    metrics: dict[str, object] | None = None,
 ) -> Iterator[tuple[int, str]]:
     """One process of our server on ``database_url`` (already migrated); yields pid and URL."""
     port = free_port()
     config = workdir / f"config-{port}.toml"
-    write_config(config, port, database_url, idp, cluster)
+    write_config(config, port, database_url, idp, cluster, metrics)
     argv = [sys.executable, "-m", "server", "--config", str(config), "serve"]
     with _process(argv, port, workdir) as running:
         yield running

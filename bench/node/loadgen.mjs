@@ -243,7 +243,88 @@ async function latency({ clients, rate, durationS, warmupS, concurrency }) {
   };
 }
 
-const scenarios = { connects, closedLoop, latency };
+// A soak: `clients` users, each with one socket at a time, in a churn until `durationS` is over:
+// connect, join, send at `rate` messages/s over all users, refresh the tokens (`refreshAuths`,
+// same users) half-way through the session, disconnect after a random `sessionS` [min, max],
+// wait a random `pauseS` [min, max], again. Starts are spread over `rampS`. Failures are counted by
+// code, never thrown; the acked client_ids come back so the harness can look for them in the DB.
+async function churn({ clients, durationS, rate, sessionS, pauseS, rampS, refreshAuths }) {
+  const fresh = JSON.parse(readFileSync(refreshAuths, "utf8"));
+  const between = (range) => (range[0] + Math.random() * (range[1] - range[0])) * 1000;
+  const stats = { connects: 0, disconnects: 0, refreshes: 0, delivered: 0, failures: {} };
+  const acked = [];
+  const fail = (code) => (stats.failures[code] = (stats.failures[code] ?? 0) + 1);
+  const gapMs = (clients / rate) * 1000;
+  await sync("begin");
+  const start = performance.now();
+  const deadline = start + durationS * 1000;
+
+  async function call(socket, event, payload) {
+    try {
+      const ack = await socket.timeout(ACK_TIMEOUT_MS).emitWithAck(event, payload);
+      if (ack?.ok === true) return true;
+      fail(`${event}:${ack?.error?.code ?? "bad_ack"}`);
+    } catch {
+      fail(`${event}:timeout`);
+    }
+    return false;
+  }
+
+  // Sends come every `gapMs` (jittered) per user, the refresh half-way, whichever is due first.
+  async function session(k, socket, seq) {
+    if (!(await call(socket, "join", { room: ROOM }))) return seq;
+    const begun = performance.now();
+    const end = Math.min(deadline, begun + between(sessionS));
+    const refreshAt = (begun + end) / 2;
+    let refreshed = false;
+    let nextSend = begun + gapMs * Math.random();
+    while (socket.connected) {
+      const due = Math.min(nextSend, refreshed ? end : refreshAt, end);
+      await sleep(Math.max(0, due - performance.now()));
+      const now = performance.now();
+      if (!socket.connected || now >= end) break;
+      if (!refreshed && now >= refreshAt) {
+        refreshed = true;
+        if (await call(socket, "refresh_token", fresh[k])) stats.refreshes++;
+      } else if (now >= nextSend) {
+        nextSend = now + gapMs * (0.5 + Math.random());
+        const id = `soak-${k}-${++seq}`;
+        const payload = { room: ROOM, text: `soak ${seq}`, client_id: id };
+        if (await call(socket, "send_message", payload)) acked.push(id);
+      }
+    }
+    return seq;
+  }
+
+  async function user(k) {
+    await sleep(Math.random() * rampS * 1000);
+    let seq = 0;
+    while (performance.now() < deadline) {
+      let socket;
+      try {
+        socket = await connect(k);
+      } catch (err) {
+        fail(`connect:${/"code":"([a-z_]+)"/.exec(err.message)?.[1] ?? "error"}`);
+        await sleep(1000);
+        continue;
+      }
+      stats.connects++;
+      socket.on("message_posted", () => stats.delivered++);
+      socket.on("session_ended", (m) => fail(`session_ended:${m?.reason}`));
+      seq = await session(k, socket, seq);
+      socket.disconnect();
+      stats.disconnects++;
+      await sleep(Math.min(between(pauseS), Math.max(0, deadline - performance.now())));
+    }
+  }
+
+  await Promise.all(Array.from({ length: clients }, (_, k) => user(k)));
+  const elapsed = (performance.now() - start) / 1000;
+  await sync("end");
+  return { clients, rate, elapsed_s: elapsed, ...stats, acked: acked.length, acked_ids: acked };
+}
+
+const scenarios = { connects, closedLoop, latency, churn };
 
 try {
   const result = await scenarios[spec.scenario](spec.params);

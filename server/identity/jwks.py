@@ -106,7 +106,8 @@ class KeyStatus:
 
     state: str
     key_count: int
-    seconds_since_fetch: float | None
+    seconds_since_fetch: float | None  # since the last attempt, whatever its outcome
+    seconds_since_keys: float | None = None  # since the keys held were fetched
 
 
 class JwksCache:
@@ -129,6 +130,7 @@ class JwksCache:
         self._keys: KeySet | None = None
         self._expires_at = 0.0
         self._last_fetch = float("-inf")
+        self._fetched_keys_at: float | None = None
         self._flights = 0  # fetches that ended in keys or a failure: a waiter shares the last
         self._last_failed = False
         self._serving_stale = False
@@ -158,7 +160,19 @@ class JwksCache:
             state = "ok"
         fetched = None if self._last_fetch == float("-inf") else round(now - self._last_fetch, 1)
         count = len(self._keys.keys) if self._keys is not None else 0
-        return KeyStatus(state, count, fetched)
+        held = self._fetched_keys_at
+        return KeyStatus(state, count, fetched, None if held is None else round(now - held, 1))
+
+    async def refresh_if_due(self) -> None:
+        """Fetch the keys now if they expired (or were never fetched): a background job calls
+        this, so an idle server's keys stay fresh and a provider outage shows before the next
+        connect pays for it. A failure is kept in the status (and logged), not raised."""
+        if self._keys is not None and self._clock.monotonic() < self._expires_at:
+            return
+        try:
+            await self.get()
+        except IdpUnavailableError:
+            pass
 
     async def get(self) -> KeySet:
         """Current keys, fetched when absent or expired.
@@ -227,6 +241,7 @@ class JwksCache:
             raise
         self._flights, self._last_failed = self._flights + 1, False
         self.fetches_ok += 1
+        self._fetched_keys_at = self._last_fetch
         self._keys, self._serving_stale = keys, False
         self._expires_at = self._last_fetch + self._ttl(cache_control)
         logger.info("provider %s: loaded %d signing keys", self._provider.id, len(keys.keys))

@@ -202,3 +202,28 @@ def test_a_key_whose_kty_is_not_a_string_is_dropped_not_a_crash() -> None:
     good = FakeIdP().rsa.as_dict(private=False)
     document = {"keys": [{"kty": ["RSA"], "kid": "odd"}, {"kty": {"a": 1}}, good]}
     assert [key.kid for key in parse_key_set(document, "p").keys] == [good["kid"]]
+
+
+async def test_expired_keys_are_refetched_in_the_background_and_their_age_reported(
+    idp: FakeIdP, clock: FakeClock, verifier: TokenVerifier
+) -> None:
+    await verifier.verify(idp.access_token(), idp.id_token())
+    keys = verifier.providers[0].keys
+    assert (idp.jwks_fetches, keys.status().seconds_since_keys) == (1, 0)
+    clock.advance(100)
+    await keys.refresh_if_due()  # max-age=300: not due
+    assert (idp.jwks_fetches, keys.status().seconds_since_keys) == (1, 100)
+    clock.advance(250)
+    await keys.refresh_if_due()  # expired: fetched without any token asking
+    assert (idp.jwks_fetches, keys.status().seconds_since_keys) == (2, 0)
+    assert (keys.fetches_ok, keys.fetches_failed) == (2, 0)
+    idp.down = True
+    clock.advance(301)
+    await keys.refresh_if_due()  # the outage is noticed (and kept), not raised
+    status = keys.status()
+    assert (status.state, status.seconds_since_keys, status.seconds_since_fetch) == (
+        "stale",
+        301,
+        0,
+    )
+    assert keys.fetches_failed == 1
