@@ -33,8 +33,14 @@ class ChatServer(uvicorn.Server):
         self._drain = drain
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        # uvicorn's own shutdown (0.54), with the drain first and a close that tolerates a
+        # connection its client is closing already: uvicorn's raises InvalidState there,
+        # which ended the process before the lifespan (and the writer's last commits) ran.
+        logger.info("shutting down")
         for server in self.servers:
             server.close()  # no new connections while the old ones are told
+        for sock in sockets or []:
+            sock.close()
         try:
             async with asyncio.timeout(DRAIN_SECONDS):
                 await self._drain()
@@ -42,7 +48,21 @@ class ChatServer(uvicorn.Server):
             logger.warning("shutting down: the drain took over %.0f s", DRAIN_SECONDS)
         except Exception:
             logger.exception("shutting down: the drain failed")
-        await super().shutdown(sockets)
+        for connection in list(self.server_state.connections):
+            try:
+                connection.shutdown()
+            except Exception:  # already closing: nothing left to ask of it
+                logger.debug("shutting down: a connection was already closing", exc_info=True)
+        await asyncio.sleep(0.1)
+        try:
+            async with asyncio.timeout(GRACEFUL_SHUTDOWN_SECONDS):
+                await self._wait_tasks_to_complete()
+        except TimeoutError:
+            logger.error("shutting down: cancelling %d tasks", len(self.server_state.tasks))
+            for task in self.server_state.tasks:
+                task.cancel(msg="graceful shutdown timed out")
+        if not self.force_exit:
+            await self.lifespan.shutdown()
 
 
 def uvicorn_config(settings: Settings, app: ASGIApp) -> uvicorn.Config:

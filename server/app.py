@@ -72,6 +72,7 @@ logger = logging.getLogger(__name__)
 GC_THRESHOLD_0 = 20_000
 DATABASE_CHECK_SECONDS = 5.0  # the database_up metric between health checks
 DRAIN_WRITES_SECONDS = 2.0
+DRAIN_CLOSE_SECONDS = 2.0
 KEY_REFRESH_SECONDS = 30.0  # expired keys are fetched again this soon, traffic or not
 # With the collector calmed (below), the reference cycles a closed socket leaves are found only
 # by a full collection, which then came rarely: a soak grew by 10 MiB a minute until one did
@@ -284,7 +285,10 @@ def create_app(
         health.draining = True
         await chat.settle(DRAIN_WRITES_SECONDS)
         ended = await sessions.end_where(lambda _: True, "server_shutdown")
-        logger.info("shutting down: %d sessions ended", ended)
+        closed = await sio.settle(DRAIN_CLOSE_SECONDS)  # the notices delivered, then closed
+        logger.info(
+            "shutting down: %d sessions ended (%s)", ended, "closed" if closed else "some open"
+        )
 
     return Application(guarded, drain)
 

@@ -49,6 +49,16 @@ class GuardedServer(socketio.AsyncServer):  # type: ignore[misc]  # socketio shi
         self._closing: set[asyncio.Task[None]] = set()
         self._cut_off: set[str] = set()
 
+    async def settle(self, within: float) -> bool:
+        """Wait until every Engine.IO connection has closed (at most ``within`` seconds): at
+        shutdown, after every socket was told, so what was queued to them is delivered."""
+        deadline = asyncio.get_running_loop().time() + within
+        while self.eio.sockets:
+            if asyncio.get_running_loop().time() >= deadline:
+                return False
+            await asyncio.sleep(0.02)
+        return True
+
     def start_manager(self) -> None:
         """Start the client manager now (python-socketio waits for the first connect): a
         cluster node must hear the others, and its own heartbeat, before anyone connects."""

@@ -58,3 +58,12 @@ class AccountBlockedError(SessionError):
 
     code = "account_blocked"
     message = "Your account is blocked in this chat. Ask an administrator."
+
+
+class SessionGoneError(SessionError):
+    """An event on a socket whose session the server has just ended (it closes next): the
+    client reconnects and sends again (a message with the same ``client_id`` is stored once)."""
+
+    code = "internal_error"
+    message = "This connection's session has ended. Reconnect and try again."
+    retryable = True

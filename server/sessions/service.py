@@ -29,6 +29,7 @@ from server.sessions.errors import (
     RateLimitedError,
     ReplayedLogoutError,
     SessionExpiredError,
+    SessionGoneError,
     SessionRevokedError,
     TooManyConnectionsError,
 )
@@ -262,7 +263,8 @@ class SessionService:
     def current(self, sid: str) -> LiveSession:
         session = self.registry.get(sid)
         if session is None:
-            raise AppError(f"{sid} has no live session")  # events before connect are not routed
+            # Events before connect are not routed: the session was ended and the socket closes.
+            raise SessionGoneError(f"{sid} has no live session")
         return session
 
     async def check_can_send(self, session: LiveSession) -> None:
