@@ -326,11 +326,14 @@ async function churn({ clients, durationS, rate, sessionS, pauseS, rampS, refres
 
 const scenarios = { connects, closedLoop, latency, churn };
 
+// process.exit() does not wait for a pipe to drain: a result over the pipe's 64 KiB (the soak's
+// acked ids) was cut short. Exit once the last line is written.
+function finish(obj, code) {
+  process.stdout.write(JSON.stringify(obj) + "\n", () => process.exit(code));
+}
+
 try {
-  const result = await scenarios[spec.scenario](spec.params);
-  emit({ result });
-  process.exit(0);
+  finish({ result: await scenarios[spec.scenario](spec.params) }, 0);
 } catch (err) {
-  emit({ error: String(err?.stack ?? err) });
-  process.exit(1);
+  finish({ error: String(err?.stack ?? err) }, 1);
 }
