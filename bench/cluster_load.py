@@ -9,17 +9,15 @@ of the whole machine.
 
 import json
 import subprocess
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bench import postgres_probe
-from bench.loadgen import LoadError
+from bench.loadgen import LoadError, generator
 from bench.procstat import machine_busy_seconds, sample
 from bench.redis_probe import RedisProbe, RedisReading
-from bench.targets import NODE_DIR
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,28 +95,8 @@ def run_on_nodes(
         "params": params,
         "maxSeconds": max_seconds,
     }
-    spec_path = workdir / f"spec-{name}.json"
-    spec_path.write_text(json.dumps(spec), encoding="utf-8")
-    log = workdir / f"loadgen-{name}.log"
-    with log.open("wb") as stderr:
-        proc = subprocess.Popen(
-            ["node", str(NODE_DIR / "loadgen.mjs"), str(spec_path)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-        )
-        killer = threading.Timer(max_seconds + 10, proc.kill)
-        killer.start()
-        try:
-            return _converse(proc, node_pids, redis, log)
-        finally:
-            killer.cancel()
-            if proc.poll() is None:
-                proc.kill()
-            proc.wait()
-            for stream in (proc.stdin, proc.stdout):
-                if stream is not None:
-                    stream.close()
+    with generator(spec, name, workdir, max_seconds) as (proc, log):
+        return _converse(proc, node_pids, redis, log)
 
 
 def _read(proc: subprocess.Popen[bytes], node_pids: list[int], redis: RedisProbe) -> Reading:

@@ -4,10 +4,12 @@ At each ``{"sync": NAME}`` line the generator pauses while this side samples the
 memory of the server and of the generator itself; the measured window is ``begin`` → ``end``.
 """
 
+import contextlib
 import json
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -67,6 +69,16 @@ def run_scenario(
         "params": params,
         "maxSeconds": max_seconds,
     }
+    with generator(spec, name, workdir, max_seconds) as (proc, log):
+        return _converse(proc, server_pid, log)
+
+
+@contextlib.contextmanager
+def generator(
+    spec: dict[str, Any], name: str, workdir: Path, max_seconds: float
+) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
+    """The Node generator running ``spec``, with its stderr log; killed after ``max_seconds``
+    (plus 10 s) and always reaped, its pipes closed."""
     spec_path = workdir / f"spec-{name}.json"
     spec_path.write_text(json.dumps(spec), encoding="utf-8")
     log = workdir / f"loadgen-{name}.log"
@@ -80,7 +92,7 @@ def run_scenario(
         killer = threading.Timer(max_seconds + 10, proc.kill)
         killer.start()
         try:
-            return _converse(proc, server_pid, log)
+            yield proc, log
         finally:
             killer.cancel()
             if proc.poll() is None:
