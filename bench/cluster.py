@@ -117,7 +117,7 @@ def measure(
                 stack.enter_context(start_ours(workdir, idp, url, cluster))
                 for _ in range(config.nodes)
             ]
-            pids, urls = [pid for pid, _ in nodes], [base for _, base in nodes]
+            pids, urls = [n.pid for n in nodes], [n.url for n in nodes]
             if prefix:
                 _wait_subscribed(probe, prefix, urls)
             logger.info("%s: pids %s", config.name, pids)

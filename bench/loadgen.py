@@ -9,7 +9,7 @@ import json
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,8 +56,12 @@ def run_scenario(
     params: dict[str, Any],
     workdir: Path,
     max_seconds: float,
+    restart: Callable[[], int] | None = None,
 ) -> Run:
     """Run the generator's ``scenario`` against ``url``; it is killed after ``max_seconds``.
+
+    At a ``restart`` sync the server is restarted with ``restart`` (which returns the new pid)
+    before that sync's samples are taken; the samples after it are the new process's.
 
     Raises:
         LoadError: the generator reported an error or ended without a result.
@@ -70,7 +74,7 @@ def run_scenario(
         "maxSeconds": max_seconds,
     }
     with generator(spec, name, workdir, max_seconds) as (proc, log):
-        return _converse(proc, server_pid, log)
+        return _converse(proc, server_pid, log, restart)
 
 
 @contextlib.contextmanager
@@ -103,7 +107,12 @@ def generator(
                     stream.close()
 
 
-def _converse(proc: subprocess.Popen[bytes], server_pid: int, log: Path) -> Run:
+def _converse(
+    proc: subprocess.Popen[bytes],
+    server_pid: int,
+    log: Path,
+    restart: Callable[[], int] | None = None,
+) -> Run:
     assert proc.stdout is not None
     assert proc.stdin is not None
     run = Run(result={})
@@ -111,6 +120,10 @@ def _converse(proc: subprocess.Popen[bytes], server_pid: int, log: Path) -> Run:
         message = json.loads(line)
         if "sync" in message:
             name = message["sync"]
+            if name == "restart":
+                if restart is None:
+                    raise LoadError("the scenario restarts the server, but no restart was given")
+                server_pid = restart()
             run.times[name] = time.monotonic()
             run.machine[name] = machine_busy_seconds()
             run.server[name] = sample(server_pid)

@@ -16,6 +16,7 @@ FIGURES: dict[str, str] = {
     "latency_p50_ms": "latency",
     "latency_p99_ms": "latency",
     "idle_kib_per_conn": "connects",
+    "storm_s": "storm",
 }
 # Other processes busier than this (% of one core) during a window make its figure suspect.
 NOISY_OTHER_CPU_PCT = 25.0
@@ -37,11 +38,18 @@ class Target:
 
 
 TARGETS: dict[str, Target] = {
-    "authenticated_connects": Target("connects_per_s", True, 0.9),
-    "persisted_broadcast_throughput": Target("persisted_msgs_per_s", True, 0.9),
-    "p99_latency": Target("latency_p99_ms", False, 1.5),
-    "idle_connection_memory": Target("idle_kib_per_conn", False, 1.3),
+    "fanout_100": Target("fanout_100_deliveries_per_s", True, 1.5),
+    "fanout_500": Target("fanout_500_deliveries_per_s", True, 1.5),
+    "persisted_throughput": Target("persisted_msgs_per_s", True, 1.5),
+    "p99_latency": Target("latency_p99_ms", False, 1.2),
+    "authenticated_connects": Target("connects_per_s", True, 1.0),
+    "idle_connection_memory": Target("idle_kib_per_conn", False, 1.0),
+    "reconnect_storm": Target("storm_s", False, 1.2),
 }
+# The stretch that sets the direction: server CPU per delivery within this factor of Node's.
+NODE = "node"
+CPU_VS_NODE_BOUND = 2.0
+CPU_VS_NODE_SCENARIOS = ("fanout_100", "fanout_500")
 
 
 def ratios(figures: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
@@ -65,6 +73,23 @@ def verdicts(ratio_table: dict[str, dict[str, float]]) -> dict[str, dict[str, An
             if t in OURS
         }
         out[name] = {"figure": target.figure, "bound": target.describe(), "results": results}
+    return out
+
+
+def cpu_versus_node(cpu: dict[str, dict[str, dict[str, float]]]) -> dict[str, dict[str, Any]]:
+    """Per fan-out scenario: ours' server CPU µs per delivery over Node's, pass/fail (stretch)."""
+    out: dict[str, dict[str, Any]] = {}
+    for scenario in CPU_VS_NODE_SCENARIOS:
+        by_target = cpu.get(scenario, {})
+        node = by_target.get(NODE, {}).get("server_cpu_us_per_op")
+        if not node:
+            continue
+        results = {}
+        for target in OURS:
+            if target in by_target:
+                ratio = by_target[target]["server_cpu_us_per_op"] / node
+                results[target] = {"ratio": ratio, "pass": ratio <= CPU_VS_NODE_BOUND}
+        out[scenario] = {"bound": f"<= {CPU_VS_NODE_BOUND}x node", "results": results}
     return out
 
 
@@ -117,6 +142,14 @@ def table(results: dict[str, Any]) -> str:
             for t, r in verdict["results"].items()
         )
         lines.append(f"  {name} ({verdict['figure']} {verdict['bound']}): {outcome or '-'}")
+    for scenario, verdict in results.get("cpu_vs_node", {}).items():
+        outcome = ", ".join(
+            f"{t} {r['ratio']:.2f} {'PASS' if r['pass'] else 'FAIL'}"
+            for t, r in verdict["results"].items()
+        )
+        lines.append(
+            f"  stretch: server CPU per delivery, {scenario} ({verdict['bound']}): {outcome or '-'}"
+        )
     for target, error in results["errors"].items():
         lines.append(f"  ERROR {target}: {error.splitlines()[0] if error else ''}")
     return "\n".join(lines)

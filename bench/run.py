@@ -45,22 +45,36 @@ def _auth_files(workdir: Path, idp: BenchIdP, users: int) -> dict[str, Path]:
 def _measure(
     target: str, scenarios: list[Scenario], workdir: Path, idp: BenchIdP, auths: Path
 ) -> tuple[dict[str, float], dict[str, Any], dict[str, Any]]:
-    with start(target, workdir, idp) as (pid, url):
-        logger.info("%s: pid %d at %s", target, pid, url)
-        runs = run_all(scenarios, url=url, server_pid=pid, auths=auths, workdir=workdir)
+    with start(target, workdir, idp) as served:
+        logger.info("%s: pid %d at %s", target, served.pid, served.url)
+        runs = run_all(
+            scenarios,
+            url=served.url,
+            server_pid=lambda: served.pid,
+            auths=auths,
+            workdir=workdir,
+            restart=served.restart,
+        )
     cpu = {name: cpu_report(name, run) for name, run in runs.items()}
     details = {name: run.result for name, run in runs.items()}
     return figures(runs), cpu, details
 
 
-def run(targets: list[str], *, quick: bool, workdir: Path, rounds: int = 1) -> dict[str, Any]:
+def run(
+    targets: list[str],
+    *,
+    quick: bool,
+    workdir: Path,
+    rounds: int = 1,
+    only: list[str] | None = None,
+) -> dict[str, Any]:
     """Measure every target, ``rounds`` times interleaved; each figure is the median of its rounds.
 
     Interleaving (baseline, ours, …, baseline, ours, …) spreads the drift of a shared machine
     over every target instead of landing on whichever ran during a busy minute. A target that
     fails is reported in ``errors`` and skipped.
     """
-    scenarios = plan(quick)
+    scenarios = [s for s in plan(quick) if only is None or s.name in only]
     idp = BenchIdP()
     idp.serve()
     try:
@@ -85,6 +99,7 @@ def run(targets: list[str], *, quick: bool, workdir: Path, rounds: int = 1) -> d
         idp.close()
     results["ratios"] = report.ratios(results["figures"])
     results["targets"] = report.verdicts(results["ratios"])
+    results["cpu_vs_node"] = report.cpu_versus_node(results["cpu"])
     return results
 
 
@@ -151,17 +166,26 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="interleaved rounds, median per figure (default: 3, or 1 with --quick)",
     )
+    parser.add_argument(
+        "--scenarios",
+        default=None,
+        help="comma-separated scenario names to run (default: all); for a quick look at one",
+    )
     args = parser.parse_args(argv)
+    only = [s.strip() for s in args.scenarios.split(",")] if args.scenarios else None
     targets = [t.strip() for t in args.targets.split(",") if t.strip()]
     unknown = sorted(set(targets) - set(TARGETS))
     if unknown:
         parser.error(f"unknown targets {unknown}; choose from {','.join(TARGETS)}")
+    names = [s.name for s in plan(args.quick)]
+    if only is not None and (wrong := sorted(set(only) - set(names))):
+        parser.error(f"unknown scenarios {wrong}; choose from {','.join(names)}")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     ensure_node_modules()
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="chat-bench-") as workdir:
         rounds = args.rounds or (1 if args.quick else 3)
-        results = run(targets, quick=args.quick, workdir=Path(workdir), rounds=rounds)
+        results = run(targets, quick=args.quick, workdir=Path(workdir), rounds=rounds, only=only)
     results["meta"]["elapsed_s"] = round(time.monotonic() - started, 1)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")

@@ -1,10 +1,11 @@
 """The scenarios, their sizes (full and ``--quick``), and the figures each one yields."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.loadgen import Run, run_scenario
+from bench.loadgen import LoadError, Run, run_scenario
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +55,13 @@ def plan(quick: bool) -> list[Scenario]:
             },
             60,
         ),
+        # Last: it restarts the server. Every client reconnects as the web app does.
+        Scenario(
+            "storm",
+            "storm",
+            {"clients": 100 if quick else 2000, "concurrency": 50, "maxWaitS": 60},
+            180,
+        ),
     ]
 
 
@@ -73,20 +81,29 @@ def users_needed(scenarios: list[Scenario]) -> int:
 
 
 def figures(runs: dict[str, Run]) -> dict[str, float]:
-    """The headline figures of one target, from its scenario runs."""
-    connects = runs["connects"]
-    idle_bytes = connects.server["idle"].rss_bytes - connects.server["begin"].rss_bytes
-    latency = runs["latency"].result
-    return {
-        "connects_per_s": connects.result["connects_per_s"],
-        "persisted_msgs_per_s": runs["persisted"].result["acked_per_s"],
-        "persisted_deliveries_per_s": runs["persisted"].result["deliveries_per_s"],
-        "fanout_100_deliveries_per_s": runs["fanout_100"].result["deliveries_per_s"],
-        "fanout_500_deliveries_per_s": runs["fanout_500"].result["deliveries_per_s"],
-        "latency_p50_ms": latency["p50_ms"],
-        "latency_p99_ms": latency["p99_ms"],
-        "idle_kib_per_conn": idle_bytes / 1024 / connects.result["clients"],
-    }
+    """The headline figures of one target, from whichever scenario runs it has."""
+    out: dict[str, float] = {}
+    if (connects := runs.get("connects")) is not None:
+        idle_bytes = connects.server["idle"].rss_bytes - connects.server["begin"].rss_bytes
+        out["connects_per_s"] = connects.result["connects_per_s"]
+        out["idle_kib_per_conn"] = idle_bytes / 1024 / connects.result["clients"]
+    if (persisted := runs.get("persisted")) is not None:
+        out["persisted_msgs_per_s"] = persisted.result["acked_per_s"]
+        out["persisted_deliveries_per_s"] = persisted.result["deliveries_per_s"]
+    for name in ("fanout_100", "fanout_500"):
+        if (fanout := runs.get(name)) is not None:
+            out[f"{name}_deliveries_per_s"] = fanout.result["deliveries_per_s"]
+    if (latency := runs.get("latency")) is not None:
+        out["latency_p50_ms"] = latency.result["p50_ms"]
+        out["latency_p99_ms"] = latency.result["p99_ms"]
+    if (storm := runs.get("storm")) is not None:
+        if storm.result["storm_s"] is None:
+            raise LoadError(
+                f"storm: {storm.result['rejoined']} of {storm.result['clients']} clients came"
+                f" back (refusals {storm.result['refusals']})"
+            )
+        out["storm_s"] = storm.result["storm_s"]
+    return out
 
 
 def _operations(name: str, result: dict[str, Any]) -> float:
@@ -97,12 +114,17 @@ def _operations(name: str, result: dict[str, Any]) -> float:
         return float(result["samples"])
     if name == "persisted":
         return float(result["acked"])
+    if name == "storm":
+        return float(result["rejoined"])
     return float(result["delivered"])
 
 
 def cpu_report(name: str, run: Run) -> dict[str, float]:
-    """Who was busy in the measured window (percent of one core), and server µs per operation."""
-    cpu = run.cpu()
+    """Who was busy in the measured window (percent of one core), and server µs per operation.
+
+    The storm's window starts when the restarted server listens (its CPU is the new process's).
+    """
+    cpu = run.cpu(start="restart") if name == "storm" else run.cpu()
     wall = cpu["wall_s"]
     operations = _operations(name, run.result)
     return {
@@ -115,19 +137,26 @@ def cpu_report(name: str, run: Run) -> dict[str, float]:
 
 
 def run_all(
-    scenarios: list[Scenario], *, url: str, server_pid: int, auths: Path, workdir: Path
+    scenarios: list[Scenario],
+    *,
+    url: str,
+    server_pid: Callable[[], int],
+    auths: Path,
+    workdir: Path,
+    restart: Callable[[], int] | None = None,
 ) -> dict[str, Run]:
-    """Run every scenario once against one started server."""
+    """Run every scenario once against one started server (``restart`` for the storm)."""
     return {
         s.name: run_scenario(
             url=url,
-            server_pid=server_pid,
+            server_pid=server_pid(),
             auths=auths,
             name=s.name,
             scenario=s.function,
             params=s.params,
             workdir=workdir,
             max_seconds=s.max_seconds,
+            restart=restart,
         )
         for s in scenarios
     }

@@ -227,15 +227,15 @@ def soak(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         metrics: dict[str, object] = {"enabled": True, "host": "127.0.0.1", "port": metrics_port}
         with (
             migrated_database(args.database, database_dir) as database_url,
-            start_ours(workdir, idp, database_url, metrics=metrics) as (pid, url),
+            start_ours(workdir, idp, database_url, metrics=metrics) as served,
         ):
             sampler = Sampler(f"http://127.0.0.1:{metrics_port}/metrics")
             _wait_for_metrics(sampler.url)
             sampler.start()
             try:
                 run = run_scenario(
-                    url=url,
-                    server_pid=pid,
+                    url=served.url,
+                    server_pid=served.pid,
                     auths=auths,
                     name="soak",
                     scenario="churn",

@@ -52,23 +52,55 @@ def _wait_listening(proc: subprocess.Popen[bytes], port: int, log: Path, timeout
     raise RuntimeError(f"server did not start on port {port}:\n{tail}")
 
 
-@contextlib.contextmanager
-def _process(argv: list[str], port: int, workdir: Path) -> Iterator[tuple[int, str]]:
-    log = workdir / f"server-{port}.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
-        )
+class ServerProcess:
+    """A server under test: started, stopped, and restarted on the same port (the storm)."""
+
+    def __init__(self, argv: list[str], port: int, workdir: Path) -> None:
+        self._argv = argv
+        self._port = port
+        self._log = workdir / f"server-{port}.log"
+        self._proc: subprocess.Popen[bytes] | None = None
+        self.url = f"http://127.0.0.1:{port}"
+
+    @property
+    def pid(self) -> int:
+        assert self._proc is not None, "not started"
+        return self._proc.pid
+
+    def start(self) -> int:
+        """Start the process and wait until it accepts connections; returns its pid."""
+        with self._log.open("ab") as out:
+            self._proc = subprocess.Popen(
+                self._argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            )
+        _wait_listening(self._proc, self._port, self._log, timeout=60)
+        return self._proc.pid
+
+    def stop(self) -> None:
+        """SIGTERM (the server's own graceful shutdown), then SIGKILL after 15 s."""
+        if self._proc is None:
+            return
+        self._proc.terminate()
         try:
-            _wait_listening(proc, port, log, timeout=60)
-            yield proc.pid, f"http://127.0.0.1:{port}"
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            self._proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+
+    def restart(self) -> int:
+        """Stop, then start again on the same port; returns the new pid once it listens."""
+        self.stop()
+        return self.start()
+
+
+@contextlib.contextmanager
+def _process(argv: list[str], port: int, workdir: Path) -> Iterator[ServerProcess]:
+    server = ServerProcess(argv, port, workdir)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
 
 
 def _toml_value(value: object) -> str:
@@ -138,8 +170,8 @@ def start_ours(
     database_url: str,
     cluster: dict[str, object] | None = None,
     metrics: dict[str, object] | None = None,
-) -> Iterator[tuple[int, str]]:
-    """One process of our server on ``database_url`` (already migrated); yields pid and URL."""
+) -> Iterator[ServerProcess]:
+    """One process of our server on ``database_url`` (already migrated)."""
     port = free_port()
     config = workdir / f"config-{port}.toml"
     write_config(config, port, database_url, idp, cluster, metrics)
@@ -149,8 +181,8 @@ def start_ours(
 
 
 @contextlib.contextmanager
-def start(target: str, workdir: Path, idp: BenchIdP) -> Iterator[tuple[int, str]]:
-    """Start ``target``; yields the server's pid and base URL, and stops it on exit."""
+def start(target: str, workdir: Path, idp: BenchIdP) -> Iterator[ServerProcess]:
+    """Start ``target``; yields the running server (pid, URL, restart), stopped on exit."""
     port = free_port()
     if target == "baseline":
         argv = [sys.executable, "-m", "bench.baseline_server", "--port", str(port)]

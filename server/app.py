@@ -6,7 +6,7 @@ import logging
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 
 import httpx
@@ -38,7 +38,13 @@ from server.chat import (
 )
 from server.cluster import ClusterNode
 from server.config import Settings
-from server.gateway import FrameGuard, GuardedServer, HalfOpenReaper, PollingBinding
+from server.gateway import (
+    DirectFrames,
+    FrameGuard,
+    GuardedServer,
+    HalfOpenReaper,
+    PollingBinding,
+)
 from server.headers import SecurityHeaders
 from server.health import Health, key_state
 from server.http import ERROR_HANDLERS, WebRoutes, content_security_policy
@@ -167,7 +173,6 @@ def create_app(
     )
     chat = _chat_service(engine, settings, sessions, metrics)
     health = Health(engine, verifier, cluster_status, metrics.database_up.set)
-    metrics.registry.register(_live_collector(sessions, verifier, cluster_status))
     registry = ProviderRegistry(RegistryRepository(engine), verifier, sessions, audit)
     guard = AdminGuard(sessions, settings.admin, audit, [p.id for p in settings.providers])
     presence = Presence(
@@ -193,6 +198,9 @@ def create_app(
     )
 
     sio = _socketio_server(settings, cluster)
+    metrics.registry.register(
+        _live_collector(sessions, verifier, cluster_status, lambda: sio.deliveries)
+    )
     namespace = ChatNamespace(chat, sessions, metrics=metrics)
     sio.register_namespace(namespace)
     sessions.attach(namespace)
@@ -274,9 +282,12 @@ def create_app(
     ]
     web = Starlette(routes=routes, lifespan=lifespan, exception_handlers=ERROR_HANDLERS)
     app = socketio.ASGIApp(sio, other_asgi_app=web, socketio_path="socket.io")
-    guarded = SecurityHeaders(
-        _wire_guards(app, bindings, settings, metrics),
-        lambda: content_security_policy(v.provider for v in verifier.providers),
+    guarded = DirectFrames(  # outermost: it needs the web server's own ``send``
+        SecurityHeaders(
+            _wire_guards(app, bindings, settings, metrics),
+            lambda: content_security_policy(v.provider for v in verifier.providers),
+        ),
+        enabled=settings.server.direct_writes,
     )
 
     async def drain() -> None:
@@ -337,7 +348,10 @@ async def _start_metrics(exporter: MetricsServer | None) -> None:
 
 
 def _live_collector(
-    sessions: SessionService, verifier: TokenVerifier, cluster_status: Callable[[], str]
+    sessions: SessionService,
+    verifier: TokenVerifier,
+    cluster_status: Callable[[], str],
+    deliveries: Callable[[], Mapping[str, int]],
 ) -> LiveCollector:
     def connections() -> dict[str, int]:
         return dict(Counter(s.identity.provider_id for s in sessions.registry.sessions()))
@@ -357,7 +371,7 @@ def _live_collector(
             )
         return figures
 
-    return LiveCollector(connections, providers, cluster_status)
+    return LiveCollector(connections, providers, cluster_status, deliveries)
 
 
 def _online_users(

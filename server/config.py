@@ -215,6 +215,9 @@ class ServerSettings(_Model):
     frames_per_second: Annotated[float, Field(gt=0, le=1_000_000)] = 200
     frame_burst: Annotated[int, Field(ge=1, le=1_000_000)] = 400
     max_queued_packets: Annotated[int, Field(ge=10, le=1_000_000)] = 1000
+    # Broadcast frames written straight to each WebSocket's transport when nothing is queued
+    # to it (uvicorn's websockets-sansio protocol only); false: every frame via Engine.IO.
+    direct_writes: bool = True
     max_message_chars: Annotated[int, Field(ge=1, le=100_000)] = 4000
     max_payload_bytes: Annotated[int, Field(ge=4096, le=16 * 1024 * 1024)] = 64 * 1024
     connect_timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 10

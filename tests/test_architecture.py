@@ -16,7 +16,7 @@ LAYERS = {
     "server.gateway": 5,
     "server.providers": 5,
     "server.accounts": 5,
-    "server.cluster": 5,
+    "server.cluster": 6,  # builds on the gateway's fan-out
     "server.health": 5,
     "server.metrics": 1,
     "server.logs": 1,
@@ -30,6 +30,7 @@ FORBIDDEN_EVERYWHERE_BUT = {
     "socketio": {
         "server.chat.transport",
         "server.gateway.packets",
+        "server.gateway.fanout",
         "server.gateway.server",
         "server.cluster.manager",
         "server.app",

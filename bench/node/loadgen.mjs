@@ -38,30 +38,38 @@ function sync(name) {
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-function connect(index) {
+function connect(index, reconnection = false) {
   return new Promise((resolve, reject) => {
     const socket = io(URLS[nodeOf(index)], {
       auth: auths[index],
       transports: ["websocket"],
-      reconnection: false,
+      reconnection, // true: socket.io-client's own backoff (1 s, x2, 5 s at most, ±50 %), as in the web app
       forceNew: true,
       timeout: ACK_TIMEOUT_MS,
     });
-    socket.once("connect", () => resolve(socket));
-    socket.once("connect_error", (err) => {
+    // Both listeners go once either fires: a later connect_error (a reconnect that failed
+    // while the server restarts) must not close the socket.
+    const connected = () => {
+      socket.off("connect_error", refused);
+      resolve(socket);
+    };
+    const refused = (err) => {
+      socket.off("connect", connected);
       socket.close();
       reject(new Error(`connect_error: ${err.message} ${JSON.stringify(err.data ?? null)}`));
-    });
+    };
+    socket.once("connect", connected);
+    socket.once("connect_error", refused);
   });
 }
 
-async function connectAll(first, count, concurrency) {
+async function connectAll(first, count, concurrency, reconnection = false) {
   const sockets = new Array(count);
   let next = 0;
   async function worker() {
     while (next < count) {
       const k = next++;
-      sockets[k] = await connect(first + k);
+      sockets[k] = await connect(first + k, reconnection);
     }
   }
   await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker));
@@ -324,7 +332,61 @@ async function churn({ clients, durationS, rate, sessionS, pauseS, rampS, refres
   return { clients, rate, elapsed_s: elapsed, ...stats, acked: acked.length, acked_ids: acked };
 }
 
-const scenarios = { connects, closedLoop, latency, churn };
+// The web app's wait after a "server_shutdown" notice (frontend/src/connection.ts shutdownDelay):
+// 0.5 to 3 s, spread so that the clients of a restarted server do not all come back at once.
+const shutdownDelay = () => 500 + Math.floor(Math.random() * 2500);
+
+// A reconnect storm: `clients` sockets joined to the room reconnect as the web app does (the
+// server's "server_shutdown" notice then its disconnect: back after shutdownDelay; a dropped
+// transport: socket.io-client's backoff) while the harness restarts the server at the "restart"
+// sync. Figures: from the new server listening (the end of that sync) until every client is
+// connected and joined again, and from the first disconnect until then.
+async function storm({ clients, concurrency, maxWaitS }) {
+  const sockets = await connectAll(0, clients, concurrency, true);
+  await joinAll(sockets);
+  const rejoinedAt = new Array(clients).fill(null);
+  let firstDown = null;
+  let restarted = false;
+  const refusals = {};
+  sockets.forEach((socket, k) => {
+    socket.on("disconnect", (reason) => {
+      firstDown ??= performance.now();
+      rejoinedAt[k] = null;
+      if (reason === "io server disconnect") setTimeout(() => socket.connect(), shutdownDelay());
+    });
+    socket.on("connect_error", (err) => {
+      const code = err?.data?.code;
+      if (code) refusals[code] = (refusals[code] ?? 0) + 1; // a refusal, not the server being down
+    });
+    socket.on("connect", () => {
+      if (!restarted && firstDown === null) return;
+      request(socket, "join", { room: ROOM }).then(
+        () => socket.connected && (rejoinedAt[k] = performance.now()),
+        () => {},
+      );
+    });
+  });
+  await sync("begin");
+  await sync("restart"); // the harness stops the server, starts it again, and answers once it listens
+  restarted = true;
+  const listening = performance.now();
+  const deadline = listening + maxWaitS * 1000;
+  const back = () => rejoinedAt.filter((t) => t !== null).length; // reset by every disconnect
+  while (back() < clients && performance.now() < deadline) await sleep(20);
+  const rejoined = back();
+  await sync("end");
+  const last = Math.max(...rejoinedAt.map((t) => (t === null ? 0 : t)));
+  await closeAll(sockets);
+  return {
+    clients,
+    rejoined,
+    refusals,
+    storm_s: rejoined === clients ? Math.max(0, last - listening) / 1000 : null,
+    outage_s: rejoined === clients && firstDown !== null ? (last - firstDown) / 1000 : null,
+  };
+}
+
+const scenarios = { connects, closedLoop, latency, churn, storm };
 
 // process.exit() does not wait for a pipe to drain: a result over the pipe's 64 KiB (the soak's
 // acked ids) was cut short. Exit once the last line is written.

@@ -31,6 +31,7 @@ import socketio
 from redis.asyncio import Redis
 
 from server.config import ClusterSettings
+from server.gateway import FanoutManager
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ REMEMBERED_DELIVERIES = 100_000
 GapHandler = Callable[[float], Awaitable[None]]
 
 
-class ClusterManager(socketio.AsyncRedisManager):  # type: ignore[misc]  # socketio ships no type information
+class ClusterManager(socketio.AsyncRedisManager, FanoutManager):  # type: ignore[misc]  # socketio ships no type information
     def __init__(
         self,
         settings: ClusterSettings,

@@ -2,11 +2,16 @@
 
 import asyncio
 import logging
+import time
 from typing import Any
 
+import engineio
 import socketio
 
+from server.gateway.fanout import FanoutManager
+from server.gateway.outlet import OUTLET_KEY, Outlet
 from server.gateway.packets import FrameError, JsonPacket
+from server.gateway.queues import OutboxQueue
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +36,11 @@ def engineio_logger() -> logging.Logger:
     return engineio
 
 
+class _EngineServer(engineio.AsyncServer):  # type: ignore[misc]  # no type information
+    def create_queue(self, *args: Any, **kwargs: Any) -> OutboxQueue:
+        return OutboxQueue(*args, **kwargs)
+
+
 class GuardedServer(socketio.AsyncServer):  # type: ignore[misc]  # socketio ships no type information
     """An ``AsyncServer`` that closes any transport breaking the protocol, with one log line.
 
@@ -42,12 +52,61 @@ class GuardedServer(socketio.AsyncServer):  # type: ignore[misc]  # socketio shi
     """
 
     def __init__(self, *, max_queued_packets: int = 1000, **kwargs: Any) -> None:
+        if kwargs.get("client_manager") is None:
+            kwargs["client_manager"] = FanoutManager()
         super().__init__(
             serializer=JsonPacket, logger=False, engineio_logger=engineio_logger(), **kwargs
         )
         self._max_queued = max_queued_packets
         self._closing: set[asyncio.Task[None]] = set()
         self._cut_off: set[str] = set()
+        self._outlets: dict[str, Outlet] = {}
+        self.deliveries = {"direct": 0, "queued": 0}  # recipients of broadcasts, by path
+
+    # --- deliveries without Engine.IO's queue (``FanoutManager``) ------------------------
+
+    def write_direct(self, eio_sid: str, frame: bytes) -> bool:
+        """Write a broadcast's frame to one connection now, if that cannot reorder or lose
+        anything: it has an outlet, and its Engine.IO socket is open with no packet waiting
+        anywhere (``OutboxQueue.idle``)."""
+        outlet = self._outlets.get(eio_sid)
+        if outlet is None:
+            return False
+        socket = self.eio.sockets.get(eio_sid)
+        if socket is None or socket.closing or socket.closed or not socket.queue.idle:
+            return False
+        return outlet.write(frame)
+
+    def enqueue(self, eio_sid: str, eio_pkt: Any) -> bool:
+        """Put a packet on an open socket's queue now (what Engine.IO's ``send`` does, minus the
+        await): a broadcast that follows cannot overtake it. ``False``: the socket is gone,
+        closing, cut off, or past its ping timeout; Engine.IO's own ``send`` deals with it."""
+        socket = self.eio.sockets.get(eio_sid)
+        if socket is None or socket.closing or socket.closed or self._backlogged(eio_sid):
+            return False
+        last_ping = socket.last_ping
+        if last_ping and time.time() - last_ping > self.eio.ping_timeout:
+            return False
+        socket.queue.put_nowait(eio_pkt)
+        return True
+
+    def _engineio_server_class(self) -> type[engineio.AsyncServer]:
+        return _EngineServer
+
+    def count_deliveries(self, direct: int, queued: int) -> None:
+        self.deliveries["direct"] += direct
+        self.deliveries["queued"] += queued
+
+    async def _handle_eio_connect(self, eio_sid: str, environ: dict[str, Any]) -> Any:
+        scope = environ.get("asgi.scope")
+        outlet = scope.get(OUTLET_KEY) if isinstance(scope, dict) else None
+        if isinstance(outlet, Outlet):
+            self._outlets[eio_sid] = outlet
+        return await super()._handle_eio_connect(eio_sid, environ)
+
+    async def _handle_eio_disconnect(self, eio_sid: str, reason: Any = None) -> None:
+        self._outlets.pop(eio_sid, None)
+        await super()._handle_eio_disconnect(eio_sid, reason)
 
     async def settle(self, within: float) -> bool:
         """Wait until every Engine.IO connection has closed (at most ``within`` seconds): at
@@ -124,6 +183,7 @@ class GuardedServer(socketio.AsyncServer):  # type: ignore[misc]  # socketio shi
             logger.warning("closing transport %s timed out", eio_sid)
         finally:
             self.eio.sockets.pop(eio_sid, None)
+            self._outlets.pop(eio_sid, None)
             self._cut_off.discard(eio_sid)
             if socket.upgraded:  # a WebSocket: wake its writer so the connection itself closes
                 socket.queue.put_nowait(None)

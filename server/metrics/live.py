@@ -29,10 +29,12 @@ class LiveCollector(Collector):
         connections: Callable[[], Mapping[str, int]],
         providers: Callable[[], Iterable[ProviderFigures]],
         cluster_status: Callable[[], str],
+        deliveries: Callable[[], Mapping[str, int]] = dict,
     ) -> None:
         self._connections = connections
         self._providers = providers
         self._cluster_status = cluster_status
+        self._deliveries = deliveries
 
     def collect(self) -> Iterator[Metric]:
         live = GaugeMetricFamily(
@@ -49,6 +51,15 @@ class LiveCollector(Collector):
                 "1 while this process hears its own heartbeat through Redis.",
                 value=1 if status == "ok" else 0,
             )
+        deliveries = CounterMetricFamily(
+            "chat_deliveries",
+            "Broadcast packets handed to sockets: written straight to the transport (direct)"
+            " or through Engine.IO's queue (queued).",
+            labels=["path"],
+        )
+        for path, count in sorted(self._deliveries().items()):
+            deliveries.add_metric([path], count)
+        yield deliveries
         yield GaugeMetricFamily(
             "chat_asyncio_tasks", "Tasks alive on the event loop.", value=_task_count()
         )

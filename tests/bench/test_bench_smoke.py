@@ -10,7 +10,7 @@ from bench.report import FIGURES, TARGETS
 
 ROOT = Path(__file__).resolve().parents[2]
 MEASURED = ["baseline", "ours-sqlite"]
-SCENARIOS = {"connects", "persisted", "fanout_100", "fanout_500", "latency"}
+SCENARIOS = {"connects", "persisted", "fanout_100", "fanout_500", "latency", "storm"}
 
 
 def _run_quick(output: Path) -> dict[str, Any]:
@@ -20,7 +20,7 @@ def _run_quick(output: Path) -> dict[str, Any]:
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=110,
+        timeout=170,
         check=False,
     )
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
@@ -39,6 +39,7 @@ def test_quick_run_measures_every_figure_for_baseline_and_ours(tmp_path: Path) -
         "cpu",
         "details",
         "targets",
+        "cpu_vs_node",
         "errors",
     }
     for figure, by_target in results["samples"].items():  # one round in quick mode
