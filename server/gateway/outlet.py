@@ -10,9 +10,14 @@ written to each recipient's transport: no task, no queue, no per-recipient frame
 ``websockets-sansio`` protocol; any other server gets none and everything goes the usual way.
 An outlet writes only when nothing else is in the way, so frames never overtake each other:
 the connection is open and not paused by flow control, no extension is negotiated, and no
-ASGI ``send`` is in progress; the caller also checks that Engine.IO's queue is empty.
+ASGI ``send`` is in progress; the caller also checks that Engine.IO's queue is idle.
+
+The frames an outlet takes during one turn of the event loop go out together at its end, in
+one ``write`` (one system call per connection, not one per frame: the broadcasts of one
+committed batch reach a member at once). An ASGI ``send`` writes an outlet's frames first.
 """
 
+import asyncio
 import struct
 from typing import Any
 
@@ -36,28 +41,65 @@ def text_frame(payload: str) -> bytes:
     return head + data
 
 
+class Flusher:
+    """Writes the frames outlets took during this turn of the event loop, at its end."""
+
+    __slots__ = ("_dirty", "_scheduled")
+
+    def __init__(self) -> None:
+        self._dirty: list[Outlet] = []
+        self._scheduled = False
+
+    def add(self, outlet: "Outlet") -> None:
+        self._dirty.append(outlet)
+        if not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self.flush)
+
+    def flush(self) -> None:
+        self._scheduled = False
+        dirty, self._dirty = self._dirty, []
+        for outlet in dirty:
+            outlet.flush()
+
+
 class Outlet:
     """One WebSocket connection's transport, for frames that may skip the ASGI ``send``."""
 
-    __slots__ = ("_protocol", "_send", "_sending")
+    __slots__ = ("_flusher", "_pending", "_protocol", "_send", "_sending")
 
-    def __init__(self, protocol: Any, send: Send) -> None:
+    def __init__(self, protocol: Any, send: Send, flusher: Flusher | None = None) -> None:
         self._protocol = protocol
         self._send = send
         self._sending = 0  # ASGI sends under way: one waiting for the buffer holds its frame
+        self._pending: list[bytes] = []  # taken this turn, written by the flusher
+        self._flusher = flusher
 
     @classmethod
-    def of(cls, send: Send) -> "Outlet | None":
-        """An outlet for the connection behind uvicorn's own ``send``, else ``None``."""
+    def of(cls, send: Send, flusher: Flusher | None = None) -> "Outlet | None":
+        """An outlet for the connection behind uvicorn's own ``send``, else ``None``.
+        Without a ``flusher`` each frame is written at once."""
         protocol = getattr(send, "__self__", None)
         if type(protocol) is not WebSocketsSansIOProtocol:
             return None
         if getattr(send, "__func__", None) is not WebSocketsSansIOProtocol.send:
             return None
-        return cls(protocol, send)
+        return cls(protocol, send, flusher)
+
+    def flush(self) -> None:
+        """Write the frames taken so far, unless the connection closed meanwhile (its client
+        is gone, or a close frame went out: nothing may follow it)."""
+        frames, self._pending = self._pending, []
+        protocol = self._protocol
+        if not frames or protocol.close_sent or protocol.transport.is_closing():
+            return
+        protocol.transport.write(frames[0] if len(frames) == 1 else b"".join(frames))
 
     async def send(self, message: Message) -> None:
-        """The ASGI ``send`` the application gets: counted, so a direct write waits its turn."""
+        """The ASGI ``send`` the application gets: counted, so a direct write waits its turn,
+        and after the frames this outlet took, so it never overtakes them."""
+        if self._pending:
+            self.flush()
         self._sending += 1
         try:
             await self._send(message)
@@ -76,10 +118,14 @@ class Outlet:
             or protocol.conn.extensions  # a negotiated extension (deflate) changes frames
         ):
             return False
-        transport = protocol.transport
-        if transport.is_closing():
+        if protocol.transport.is_closing():
             return False
-        transport.write(frame)
+        if self._flusher is None:
+            protocol.transport.write(frame)
+        else:
+            if not self._pending:
+                self._flusher.add(self)
+            self._pending.append(frame)
         return True
 
 
@@ -89,9 +135,14 @@ class DirectFrames:
     def __init__(self, app: ASGIApp, *, enabled: bool = True) -> None:
         self._app = app
         self._enabled = enabled
+        self._flusher = Flusher()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        outlet = Outlet.of(send) if self._enabled and scope["type"] == "websocket" else None
+        outlet = (
+            Outlet.of(send, self._flusher)
+            if self._enabled and scope["type"] == "websocket"
+            else None
+        )
         if outlet is None:
             await self._app(scope, receive, send)
             return

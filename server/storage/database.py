@@ -2,6 +2,7 @@
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -9,10 +10,16 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, Engine, event, text
 from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
 T = TypeVar("T")
+
+# A pooled connection idle at least this long is pinged before use (a restarted or failed-over
+# database leaves the pool holding dead ones); one in steady use is not: the ping is a round trip
+# on every transaction, and the message writer's commit latency is what a sender waits for.
+IDLE_PING_SECONDS = 1.0
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +46,32 @@ def create_engine(url: str, **options: Any) -> AsyncEngine:
         engine = create_async_engine(url, **options)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(url, pool_pre_ping=True, **options)
+    engine = create_async_engine(url, **options)
+    _ping_when_idle(engine.sync_engine)
+    return engine
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """SQLAlchemy's ``pool_pre_ping``, for connections idle ``IDLE_PING_SECONDS`` or more."""
+
+    def checkin(_dbapi: DBAPIConnection, record: ConnectionPoolEntry) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    def checkout(
+        dbapi: DBAPIConnection, record: ConnectionPoolEntry, _proxy: PoolProxiedConnection
+    ) -> None:
+        since = record.info.get("idle_since")
+        if since is None or time.monotonic() - since < IDLE_PING_SECONDS:
+            return  # new, or in steady use
+        try:
+            alive = engine.dialect.do_ping(dbapi)
+        except Exception:  # any failure of a trivial query: this connection is not usable
+            alive = False
+        if not alive:  # the pool replaces the connection and tries again
+            raise DisconnectionError("the pooled connection is gone")
+
+    event.listen(engine, "checkin", checkin)
+    event.listen(engine, "checkout", checkout)
 
 
 async def ping(engine: AsyncEngine) -> bool:
@@ -71,9 +103,17 @@ class TransactionRunner:
             event.listen(self._sync, "connect", _sqlite_pragmas)
             self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
 
-    async def run(self, work: Callable[[Connection], T]) -> T:
-        """``work(connection)`` in a transaction committed before this returns."""
+    async def run(self, work: Callable[[Connection], T], *, one_statement: bool = False) -> T:
+        """``work(connection)`` in a transaction committed before this returns.
+
+        ``one_statement``: ``work`` runs a single statement, which is a transaction of its own;
+        on a server database it then runs without BEGIN and COMMIT (one round trip, not three).
+        """
         if self._sync is None or self._thread is None:
+            if one_statement:
+                async with self._engine.connect() as conn:
+                    autocommit = await conn.execution_options(isolation_level="AUTOCOMMIT")
+                    return await autocommit.run_sync(work)
             async with self._engine.begin() as conn:
                 return await conn.run_sync(work)
         sync = self._sync

@@ -3,6 +3,11 @@
 Senders await their own message's commit, so an ack still follows the commit, but concurrent
 messages share a transaction instead of each paying a commit (and SQLite's single writer lock).
 
+A retried ``client_id`` is looked up only when this process stored that key recently (the last
+``RECENT_KEYS``): the batch then reads those rows back instead of inserting them. Any other retry
+(stored by another node, before a restart, or long ago) meets the unique constraint: the batch
+is rolled back and written one message at a time, each retry getting its first row back.
+
 No sender waits forever: every failure of a batch (or of the writer itself) is handed to that
 batch's senders as a retryable ``StorageUnavailableError``, a commit that does not arrive within
 ``commit_timeout`` is answered the same way, and ``stop`` gives up after ``stop_timeout``.
@@ -11,6 +16,7 @@ batch's senders as a retryable ``StorageUnavailableError``, a commit that does n
 import asyncio
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,6 +37,7 @@ MAX_BATCH = 256
 COMMIT_TIMEOUT_SECONDS = 10.0
 STOP_TIMEOUT_SECONDS = 10.0
 CANCEL_GRACE_SECONDS = 1.0
+RECENT_KEYS = 50_000  # (sender, client_id) pairs stored here lately: about 5 MB
 WRITER_TASK_NAME = "message-writer"
 Posted = tuple[StoredMessage, bool]
 Key = tuple[int, str]
@@ -66,6 +73,7 @@ class MessageWriter:
         self._in_flight: list[_Pending] = []
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._recent: OrderedDict[Key, None] = OrderedDict()  # touched on the loop only
 
     def start(self) -> None:
         self._stopping = False
@@ -171,13 +179,20 @@ class MessageWriter:
 
     async def _write(self, batch: list[_Pending]) -> None:
         started = time.perf_counter()
+        keys = [k for p in batch if (k := _idempotency_key(p.message)) is not None]
+        suspects = {k for k in keys if k in self._recent}
         try:
-            results = await self._transactions.run(lambda conn: self._write_batch(conn, batch))
+            results = await self._transactions.run(
+                lambda conn: self._write_batch(conn, batch, suspects),
+                one_statement=not suspects,  # then the batch is one INSERT … RETURNING
+            )
         except IntegrityError:
-            # A concurrent writer elsewhere took a client_id (or a row is invalid): fall back to
-            # one transaction per message so each gets its own outcome.
+            # A client_id stored elsewhere or earlier (or a row is invalid): fall back to one
+            # transaction per message so each gets its own outcome.
             await self._write_one_by_one(batch)
+            self._remember(keys)
             return
+        self._remember(keys)
         self._observe(len(batch), time.perf_counter() - started, sum(c for _, c in results))
         for pending, result in zip(batch, results, strict=True):
             if not pending.done.done():  # its sender may have been cancelled meanwhile
@@ -197,9 +212,20 @@ class MessageWriter:
                 if not pending.done.done():  # cancelled while its transaction ran
                     pending.done.set_result(result)
 
-    def _write_batch(self, conn: Connection, batch: list[_Pending]) -> list[Posted]:
-        """One transaction's work, synchronous: it runs on the writer thread (SQLite)."""
-        existing = self._existing(conn, batch)
+    def _remember(self, keys: list[Key]) -> None:
+        recent = self._recent
+        for key in keys:
+            recent[key] = None
+            recent.move_to_end(key)
+        while len(recent) > RECENT_KEYS:
+            recent.popitem(last=False)
+
+    def _write_batch(
+        self, conn: Connection, batch: list[_Pending], suspects: set[Key]
+    ) -> list[Posted]:
+        """One transaction's work, synchronous: it runs on the writer thread (SQLite).
+        ``suspects``: the batch's keys stored lately, read back instead of inserted."""
+        existing = self._existing(conn, batch, suspects)
         results: dict[int, Posted] = {}
         first_of: dict[Key, int] = {}
         to_insert: list[int] = []
@@ -226,7 +252,10 @@ class MessageWriter:
             return {}
         now = utcnow()
         inserted = conn.execute(
-            insert(MESSAGES).returning(MESSAGES.c.id, sort_by_parameter_order=True),
+            insert(MESSAGES)
+            .returning(MESSAGES.c.id, sort_by_parameter_order=True)
+            # One statement for a whole batch, so that it commits (or fails) as one.
+            .execution_options(insertmanyvalues_page_size=MAX_BATCH),
             [_row(batch[index].message, now) for index in to_insert],
         )
         return {
@@ -234,8 +263,9 @@ class MessageWriter:
             for index, row in zip(to_insert, inserted, strict=True)
         }
 
-    def _existing(self, conn: Connection, batch: list[_Pending]) -> dict[Key, StoredMessage]:
-        keys = {k for p in batch if (k := _idempotency_key(p.message)) is not None}
+    def _existing(
+        self, conn: Connection, batch: list[_Pending], keys: set[Key]
+    ) -> dict[Key, StoredMessage]:
         if not keys:
             return {}
         pairs = tuple_(MESSAGES.c.sender_id, MESSAGES.c.client_id)

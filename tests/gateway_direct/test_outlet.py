@@ -70,11 +70,13 @@ class RecordingTransport(asyncio.Transport):
     def __init__(self) -> None:
         super().__init__()
         self.written = bytearray()
+        self.writes = 0
         self.closing = False
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         assert not self.closing, "written after close"
         self.written += data
+        self.writes += 1
 
     def is_closing(self) -> bool:
         return self.closing
@@ -106,6 +108,13 @@ class Connection:
         outlet = self.scope.get(OUTLET_KEY)
         assert isinstance(outlet, Outlet)
         return outlet
+
+    def take(self) -> bytes:
+        """What the server wrote, once the outlet's frames of this turn went out (as the
+        flusher does at the end of the loop's turn)."""
+        if isinstance(self.scope.get(OUTLET_KEY), Outlet):
+            self.outlet.flush()
+        return self.transport.take()
 
 
 def handshake(extensions: str | None = None) -> bytes:
@@ -233,7 +242,7 @@ async def test_direct_frames_gives_a_websocket_an_outlet_wrapping_the_protocols_
     assert connection.send is not connection.protocol.send
     assert connection.send is not None
     await connection.send({"type": "websocket.send", "text": "through asgi"})
-    assert texts(connection.transport.take()) == ["through asgi"]
+    assert texts(connection.take()) == ["through asgi"]
 
 
 async def test_disabled_direct_frames_passes_the_protocols_send_through() -> None:
@@ -272,7 +281,29 @@ async def test_an_open_idle_connection_takes_the_frame_on_its_transport(
     connection: Connection,
 ) -> None:
     assert connection.outlet.write(text_frame("direct"))
-    assert texts(connection.transport.take()) == ["direct"]
+    assert texts(connection.take()) == ["direct"]
+
+
+async def test_the_frames_of_one_loop_turn_go_out_in_one_write(connection: Connection) -> None:
+    before = connection.transport.writes
+    for n in range(3):
+        assert connection.outlet.write(text_frame(str(n)))
+    assert connection.transport.writes == before  # not yet: at the end of this turn
+    await asyncio.sleep(0)
+    assert connection.transport.writes == before + 1
+    assert texts(connection.transport.take()) == ["0", "1", "2"]
+
+
+async def test_frames_taken_before_an_asgi_close_go_out_before_the_close_frame(
+    connection: Connection,
+) -> None:
+    assert connection.send is not None
+    assert connection.outlet.write(text_frame("last words"))
+    await connection.send({"type": "websocket.close", "code": 1000})
+    frames = received_frames(connection.transport.take())
+    assert [f.opcode for f in frames] == [Opcode.TEXT, Opcode.CLOSE]
+    await asyncio.sleep(0)  # the flusher's turn: nothing may follow the close frame
+    assert connection.transport.take() == b""
 
 
 async def test_direct_frames_and_asgi_sends_arrive_in_the_order_they_were_made(
@@ -283,7 +314,7 @@ async def test_direct_frames_and_asgi_sends_arrive_in_the_order_they_were_made(
     assert connection.outlet.write(text_frame("2"))
     await connection.send({"type": "websocket.send", "text": "3"})
     assert connection.outlet.write(text_frame("4 ✓"))
-    assert texts(connection.transport.take()) == ["1", "2", "3", "4 ✓"]
+    assert texts(connection.take()) == ["1", "2", "3", "4 ✓"]
 
 
 async def test_no_outlet_write_before_the_handshake_completes() -> None:
@@ -300,9 +331,9 @@ async def test_no_outlet_write_after_the_close_is_sent(connection: Connection) -
     assert connection.send is not None
     await connection.send({"type": "websocket.close", "code": 1000})
     assert connection.protocol.close_sent
-    closing = connection.transport.take()
+    closing = connection.take()
     assert not connection.outlet.write(text_frame("after close"))
-    assert connection.transport.take() == b""
+    assert connection.take() == b""
     assert [f.opcode for f in received_frames(closing)] == [Opcode.CLOSE]
 
 
@@ -311,16 +342,16 @@ async def test_no_outlet_write_once_disconnected(connection: Connection) -> None
     assert connection.protocol.disconnected
     connection.transport.closing = False  # only the disconnected flag stands in the way
     assert not connection.outlet.write(text_frame("lost"))
-    assert connection.transport.take() == b""
+    assert connection.take() == b""
 
 
 async def test_no_outlet_write_while_the_transport_is_paused(connection: Connection) -> None:
     connection.protocol.pause_writing()
     assert not connection.outlet.write(text_frame("paused"))
-    assert connection.transport.take() == b""
+    assert connection.take() == b""
     connection.protocol.resume_writing()
     assert connection.outlet.write(text_frame("resumed"))
-    assert texts(connection.transport.take()) == ["resumed"]
+    assert texts(connection.take()) == ["resumed"]
 
 
 async def test_no_outlet_write_when_the_transport_is_closing(connection: Connection) -> None:
@@ -334,7 +365,7 @@ async def test_no_outlet_write_when_an_extension_was_negotiated() -> None:
     try:
         assert connection.protocol.conn.extensions  # permessage-deflate is in use
         assert not connection.outlet.write(text_frame("would need compressing"))
-        assert connection.transport.take() == b""
+        assert connection.take() == b""
     finally:
         connection.finish.set()
         await settle()
@@ -345,7 +376,7 @@ async def test_an_offered_but_refused_extension_does_not_stop_direct_writes() ->
     try:
         assert connection.protocol.conn.extensions == []
         assert connection.outlet.write(text_frame("plain"))
-        assert texts(connection.transport.take()) == ["plain"]
+        assert texts(connection.take()) == ["plain"]
     finally:
         connection.finish.set()
         await settle()
@@ -364,12 +395,12 @@ async def test_no_outlet_write_while_an_asgi_send_is_under_way(connection: Conne
     await settle()
     assert not pending.done()
     assert not outlet.write(text_frame("would overtake"))
-    assert connection.transport.take() == b""
+    assert connection.take() == b""
     release.set()
     await pending
     assert sent == [{"type": "websocket.send", "text": "slow"}]
     assert outlet.write(text_frame("after"))
-    assert texts(connection.transport.take()) == ["after"]
+    assert texts(connection.take()) == ["after"]
 
 
 async def test_an_asgi_send_that_fails_still_ends_its_turn(connection: Connection) -> None:
@@ -380,7 +411,7 @@ async def test_an_asgi_send_that_fails_still_ends_its_turn(connection: Connectio
     with pytest.raises(OSError, match="gone"):
         await outlet.send({"type": "websocket.send", "text": "x"})
     assert outlet.write(text_frame("next"))
-    assert texts(connection.transport.take()) == ["next"]
+    assert texts(connection.take()) == ["next"]
 
 
 async def test_an_asgi_send_waiting_for_a_paused_transport_holds_direct_writes_back(
@@ -402,7 +433,7 @@ async def test_an_asgi_send_waiting_for_a_paused_transport_holds_direct_writes_b
     assert not connection.outlet.write(text_frame("would overtake"))
     await pending
     assert connection.outlet.write(text_frame("after"))
-    assert texts(connection.transport.take()) == ["held", "after"]
+    assert texts(connection.take()) == ["held", "after"]
 
 
 # -- a broadcast through the real server's fan-out: no frame overtakes an earlier one ----------
@@ -427,9 +458,7 @@ class Recipient:
         self.socket.queue.idle = True  # all it took is sent: it waits on the empty queue again
 
     def broadcasts(self) -> list[int]:
-        return [
-            json.loads(t[2:])[1] for t in texts(self.connection.transport.take()) if t[:2] == "42"
-        ]
+        return [json.loads(t[2:])[1] for t in texts(self.connection.take()) if t[:2] == "42"]
 
 
 @pytest.fixture
@@ -463,7 +492,7 @@ async def test_a_member_with_packets_queued_gets_the_broadcast_behind_them(
     await recipient.server.manager.emit("posted", 1, room="room")
     assert recipient.broadcasts() == []  # nothing jumped the queued ack
     await recipient.flush()
-    assert texts(recipient.connection.transport.take()) == ['431[{"ok":true}]', '42["posted",1]']
+    assert texts(recipient.connection.take()) == ['431[{"ok":true}]', '42["posted",1]']
     assert recipient.server.deliveries == {"direct": 0, "queued": 1}
 
 
