@@ -71,27 +71,32 @@ class FrameGuard:
             await self._app(scope, receive, send)
             return
         budget = TokenBucket.full(self._rate, self._burst, self._clock())
-        connection = _GuardedConnection(budget, self._clock, send, self._on_flood)
-
-        async def guarded_receive() -> Message:
-            return await connection.check(await receive(), scope)
-
-        await self._app(scope, guarded_receive, connection.send)
+        connection = _GuardedConnection(budget, self._clock, scope, receive, send, self._on_flood)
+        await self._app(scope, connection.receive, connection.send)
 
 
 class _GuardedConnection:
+    __slots__ = ("_budget", "_clock", "_closed", "_on_flood", "_receive", "_scope", "_send")
+
     def __init__(
         self,
         budget: TokenBucket,
         clock: Callable[[], float],
+        scope: Scope,
+        receive: Receive,
         send: Send,
         on_flood: Callable[[], None],
     ) -> None:
         self._budget = budget
         self._clock = clock
+        self._scope = scope
+        self._receive = receive
         self._send = send
         self._on_flood = on_flood
         self._closed = False
+
+    async def receive(self) -> Message:
+        return await self.check(await self._receive(), self._scope)
 
     async def check(self, message: Message, scope: Scope) -> Message:
         if self._closed:

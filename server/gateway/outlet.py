@@ -72,7 +72,7 @@ class Outlet:
         self._protocol = protocol
         self._send = send
         self._sending = 0  # ASGI sends under way: one waiting for the buffer holds its frame
-        self._pending: list[bytes] = []  # taken this turn, written by the flusher
+        self._pending: list[bytes] | None = None  # taken this turn, written by the flusher
         self._flusher = flusher
 
     @classmethod
@@ -89,7 +89,7 @@ class Outlet:
     def flush(self) -> None:
         """Write the frames taken so far, unless the connection closed meanwhile (its client
         is gone, or a close frame went out: nothing may follow it)."""
-        frames, self._pending = self._pending, []
+        frames, self._pending = self._pending, None
         protocol = self._protocol
         if not frames or protocol.close_sent or protocol.transport.is_closing():
             return
@@ -122,9 +122,10 @@ class Outlet:
             return False
         if self._flusher is None:
             protocol.transport.write(frame)
+        elif self._pending is None:
+            self._pending = [frame]
+            self._flusher.add(self)
         else:
-            if not self._pending:
-                self._flusher.add(self)
             self._pending.append(frame)
         return True
 

@@ -9,6 +9,7 @@ queue is the moment it holds nothing: the queue is *idle* from then until anythi
 """
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 
@@ -18,6 +19,7 @@ class OutboxQueue(asyncio.Queue[Any]):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.idle = False  # until the writer first waits on it
+        self.on_put: Callable[[], None] | None = None  # a writer that runs only when needed
 
     async def get(self) -> Any:
         if self.empty():
@@ -27,3 +29,5 @@ class OutboxQueue(asyncio.Queue[Any]):
     def put_nowait(self, item: Any) -> None:  # ``put`` calls this too
         self.idle = False
         super().put_nowait(item)
+        if self.on_put is not None:
+            self.on_put()

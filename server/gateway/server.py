@@ -7,11 +7,13 @@ from typing import Any
 
 import engineio
 import socketio
+from engineio import packet as eio_packet
 
 from server.gateway.fanout import FanoutManager
-from server.gateway.outlet import OUTLET_KEY, Outlet
+from server.gateway.outlet import OUTLET_KEY, Outlet, text_frame
 from server.gateway.packets import FrameError, JsonPacket
 from server.gateway.queues import OutboxQueue
+from server.gateway.sockets import LeanSocket
 
 logger = logging.getLogger(__name__)
 
@@ -99,6 +101,9 @@ class GuardedServer(socketio.AsyncServer):  # type: ignore[misc]  # socketio shi
 
     async def _handle_eio_connect(self, eio_sid: str, environ: dict[str, Any]) -> Any:
         scope = environ.get("asgi.scope")
+        socket = self.eio.sockets.get(eio_sid)
+        if isinstance(scope, dict) and scope.get("type") == "websocket" and socket is not None:
+            LeanSocket.adopt(socket)  # a connection that starts on WebSocket
         outlet = scope.get(OUTLET_KEY) if isinstance(scope, dict) else None
         if isinstance(outlet, Outlet):
             self._outlets[eio_sid] = outlet
@@ -126,6 +131,14 @@ class GuardedServer(socketio.AsyncServer):  # type: ignore[misc]  # socketio shi
             self.manager.initialize()
 
     async def _send_packet(self, eio_sid: str, pkt: Any) -> None:
+        # One Socket.IO packet to one client (an ack, a connect's answer): straight to its
+        # WebSocket when nothing is waiting there, as broadcasts are; else queued as always.
+        if eio_sid in self._outlets:
+            encoded = pkt.encode()
+            if isinstance(encoded, str):  # always: our packets carry no binary attachments
+                frame = text_frame(eio_packet.Packet(eio_packet.MESSAGE, encoded).encode())
+                if self.write_direct(eio_sid, frame):
+                    return
         if not self._backlogged(eio_sid):
             await super()._send_packet(eio_sid, pkt)
 

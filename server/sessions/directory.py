@@ -27,7 +27,8 @@ class UserDirectory:
         self._revision: int | None = None
         self._seen: dict[UserKey, SeenUser] = {}
         self._flushing = asyncio.Lock()
-        self._recent: OrderedDict[UserKey, tuple[float, tuple[str, frozenset[str]]]] = OrderedDict()
+        # user → (when, name, groups) of their last sign-in written (one tuple: one per user)
+        self._recent: OrderedDict[UserKey, tuple[float, str, frozenset[str]]] = OrderedDict()
 
     def is_blocked(self, key: UserKey) -> bool:
         return key in self._blocked
@@ -37,11 +38,14 @@ class UserDirectory:
         ``SEEN_PRECISION_SECONDS`` with the same name and groups is not written again (a
         reconnect storm costs no write per reconnect)."""
         now = self._clock.monotonic()
-        facts = (identity.name, identity.groups)
         recent = self._recent.get(identity.key)
-        if recent is not None and recent[1] == facts and now - recent[0] < SEEN_PRECISION_SECONDS:
+        if (
+            recent is not None
+            and recent[1:] == (identity.name, identity.groups)
+            and now - recent[0] < SEEN_PRECISION_SECONDS
+        ):
             return
-        self._recent[identity.key] = (now, facts)
+        self._recent[identity.key] = (now, identity.name, identity.groups)
         self._recent.move_to_end(identity.key)
         while len(self._recent) > MAX_RECENT:
             self._recent.popitem(last=False)
