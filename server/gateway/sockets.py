@@ -31,7 +31,7 @@ logger = logging.getLogger(__name__)
 class LeanSocket(AsyncSocket):  # type: ignore[misc]  # engineio ships no type information
     """An ``AsyncSocket`` for a connection that starts on WebSocket (see the module)."""
 
-    # Engine.IO's attributes this class reads or sets (set by AsyncSocket.__init__).
+    # Engine.IO's attributes this class reads or sets (set by AsyncSocket.__init__), and its own.
     server: Any
     sid: str
     queue: Any
@@ -40,6 +40,7 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]  # engineio ships no type i
     upgraded: bool
     closing: bool
     closed: bool
+    _stopped: bool
 
     @classmethod
     def adopt(cls, socket: AsyncSocket) -> None:
@@ -56,7 +57,18 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]  # engineio ships no type i
         # Engine.IO's: "only schedule a new ping if the previous ping wait cycle completed".
         if self.last_ping:
             self.last_ping = None
-            asyncio.get_running_loop().call_later(self.server.ping_interval, self._ping)
+            loop = asyncio.get_running_loop()
+            self._ping_timer = loop.call_later(self.server.ping_interval, self._ping)
+
+    async def close(self, wait: bool = True, abort: bool = False, reason: Any = None) -> None:
+        """Engine.IO's close, then the end of the WebSocket under it: Engine.IO's own handler
+        noticed a closed session through its read and write timeouts, which this one has not."""
+        await super().close(wait=wait, abort=abort, reason=reason)
+        timer = getattr(self, "_ping_timer", None)
+        if timer is not None:
+            timer.cancel()
+        if getattr(self, "_ws", None) is not None and not self._stopped:
+            self.queue.put_nowait(None)  # the writer sends what is queued, then closes
 
     def _ping(self) -> None:
         # What Engine.IO's ping task does after its sleep, minus the await: the queue is
