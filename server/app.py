@@ -75,7 +75,10 @@ from server.storage import (
 
 logger = logging.getLogger(__name__)
 
-GC_THRESHOLD_0 = 20_000
+# Allocations between young collections. Each collection also walks what the live connections
+# hold; at 20,000 that was about a tenth of a connect's CPU (bench connects: 1,090 against
+# 790 µs per connect at 100,000, with p99 latency and idle memory no worse).
+GC_THRESHOLD_0 = 100_000
 DATABASE_CHECK_SECONDS = 5.0  # the database_up metric between health checks
 DRAIN_WRITES_SECONDS = 2.0
 DRAIN_CLOSE_SECONDS = 2.0
