@@ -211,12 +211,17 @@ def test_new_message_carries_no_client_identity() -> None:
 
 
 @contextmanager
-def message_inserts(engine: AsyncEngine) -> Iterator[list[str]]:
-    """The INSERTs into the messages table that any engine on this database runs."""
+def statements_on_messages(engine: AsyncEngine, verb: str) -> Iterator[list[str]]:
+    """The statements starting with ``verb`` ("SELECT", "INSERT INTO") that touch the messages
+    table, on any engine of this database."""
     seen: list[str] = []
 
     def hook(conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
-        if _same_database(conn, engine) and statement.startswith("INSERT INTO messages"):
+        if (
+            _same_database(conn, engine)
+            and statement.startswith(verb)
+            and ("FROM messages" in statement or statement.startswith("INSERT INTO messages"))
+        ):
             seen.append(statement)
 
     event.listen(Engine, "before_cursor_execute", hook)
@@ -230,7 +235,7 @@ async def test_concurrent_posts_share_one_statement_and_one_commit(
     writer: Started, engine: AsyncEngine
 ) -> None:
     w, rooms, alice = writer
-    with transactions(engine) as counts, message_inserts(engine) as inserts:
+    with transactions(engine) as counts, statements_on_messages(engine, "INSERT INTO") as inserts:
         await asyncio.gather(
             *(
                 w.post(new_message(rooms["general"], alice, f"m{i}", f"c{i}"), "Alice")
@@ -345,31 +350,11 @@ async def test_stop_is_bounded_and_fails_what_it_could_not_write(engine: AsyncEn
         await w.post(new_message(rooms["general"], alice, "late", "late"), "Alice")
 
 
-@contextmanager
-def message_reads(engine: AsyncEngine) -> Iterator[list[str]]:
-    """The SELECTs on the messages table that any engine on this database runs."""
-    seen: list[str] = []
-
-    def hook(conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
-        if (
-            _same_database(conn, engine)
-            and statement.startswith("SELECT")
-            and ("FROM messages" in statement)
-        ):
-            seen.append(statement)
-
-    event.listen(Engine, "before_cursor_execute", hook)
-    try:
-        yield seen
-    finally:
-        event.remove(Engine, "before_cursor_execute", hook)
-
-
 async def test_new_messages_are_stored_without_reading_messages_first(
     writer: Started, engine: AsyncEngine
 ) -> None:
     w, rooms, alice = writer
-    with message_reads(engine) as reads:
+    with statements_on_messages(engine, "SELECT") as reads:
         results = await asyncio.gather(
             *(
                 w.post(new_message(rooms["general"], alice, f"n{i}", f"n{i}"), "Alice")
@@ -398,7 +383,7 @@ async def test_a_retry_of_a_key_stored_elsewhere_returns_the_first_row_and_the_b
     assert (fresh.text, fresh_created, unkeyed_created) == ("new one", True, True)
     assert await count_messages(engine) == 3
     # now it is known here: the next retry is read back without a failed insert
-    with message_reads(engine) as reads:
+    with statements_on_messages(engine, "SELECT") as reads:
         again, created = await w.post(new_message(rooms["general"], alice, "x", "k"), "Alice")
     assert (again.id, created) == (original.id, False)
     assert len(reads) == 1
